@@ -1,0 +1,63 @@
+"""Set-up shared by the workflow's scripts: logging and the numba cache.
+
+Import this module, and call :func:`setup_job`, before anything imports numba:
+numba reads ``NUMBA_CACHE_DIR`` and ``NUMBA_CPU_NAME`` once, at import.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from topxsec.logutil import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+def numba_cache_dir(config: Mapping[str, Any]) -> Path:
+    """The shared numba cache directory of a workflow config (absolute)."""
+    configured = config.get("numba", {}).get("cache_dir")
+    path = Path(configured or Path(config.get("results", "results")) / "numba_cache")
+    return path.resolve()
+
+
+def configure_numba(config: Mapping[str, Any]) -> None:
+    """Point numba at the workflow's shared cache and target CPU.
+
+    An environment that already sets ``NUMBA_CACHE_DIR`` (e.g. a facility's job
+    wrapper pointing at node-local scratch) wins over the config.
+    """
+    cache = os.environ.get("NUMBA_CACHE_DIR") or str(numba_cache_dir(config))
+    os.environ["NUMBA_CACHE_DIR"] = cache
+    Path(cache).mkdir(parents=True, exist_ok=True)
+
+    cpu_name = config.get("numba", {}).get("cpu_name")
+    if cpu_name and "NUMBA_CPU_NAME" not in os.environ:
+        os.environ["NUMBA_CPU_NAME"] = cpu_name
+
+
+def setup_job(smk: Any) -> None:
+    """Log to the rule's log file and configure numba, from a ``snakemake`` object.
+
+    Args:
+        smk: The ``snakemake`` object Snakemake gives a ``script:``.
+    """
+    setup_logging(smk.log[0] if len(smk.log) else None)
+    configure_numba(smk.config)
+    log.debug(
+        "rule %s, wildcards %s, NUMBA_CACHE_DIR=%s",
+        smk.rule, dict(smk.wildcards), os.environ["NUMBA_CACHE_DIR"],
+    )
+
+
+def write_json(path: str | Path, doc: Any) -> None:
+    """Write a JSON document atomically (temporary name, then rename)."""
+    import json
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
+    os.replace(tmp, path)

@@ -1,0 +1,134 @@
+# Shared by every stage: the file set, the job table, paths, wildcard
+# constraints, resources. Kept light: every batch job parses it again.
+
+import json
+from pathlib import Path
+
+import topxsec
+from topxsec import config as topxsec_config
+from topxsec import fileset as fs
+from topxsec import spec
+
+REPO = Path(workflow.basedir)
+RESULTS = config["results"]
+
+topxsec_config.check(config, REPO)
+CUTS = topxsec_config.cuts(config).as_dict()
+BINNING = topxsec_config.binning(config)
+MODEL = str(topxsec_config.model_path(config, REPO))
+
+
+def load_fileset() -> fs.Fileset:
+    """The file set the config selects."""
+    source = config["fileset"]["source"]
+    if source == "demo":
+        demo = config["demo"]
+        full = fs.demo_fileset(RESULTS, demo["files_per_set"], demo["events_per_file"])
+    elif source == "agc":
+        full = fs.load_agc_catalogue()
+    else:
+        full = fs.load_user_fileset(source)
+    selected = fs.select(
+        full,
+        max_files=config["fileset"]["max_files_per_set"],
+        rules=config["fileset"]["rewrite"],
+        sets=config["fileset"]["sets"],
+    )
+    if not selected.n_files():
+        raise topxsec.errors.ConfigError("fileset", f"selects no file from {source!r}")
+    return selected
+
+
+FILESET = load_fileset()
+JOBS = fs.expand_jobs(FILESET, config["skim"]["events_per_job"])
+JOB_BY_WILDCARDS = {(j.process, j.variation, j.part): j for j in JOBS}
+
+
+wildcard_constraints:
+    process="|".join(spec.PROCESSES),
+    variation="|".join(sorted({v for vs in spec.FILE_SETS.values() for v in vs})),
+    part=r"\d{4}(-\d{3})?",
+    index=r"\d{4}",
+    kernel="skim|histograms",
+
+
+# Paths of the outputs.
+DEMO_FILE = RESULTS + "/demo/{process}/{variation}/{index}.root"
+KERNEL_STAMP = RESULTS + "/kernels/{kernel}.json"
+SKIM = RESULTS + "/skims/{process}/{variation}/{part}.root"
+SKIM_SUMMARY = RESULTS + "/skims/{process}/{variation}/{part}.json"
+FILE_HISTOGRAMS = RESULTS + "/histograms/{process}/{variation}/{part}.json"
+MERGED_ROOT = RESULTS + "/histograms.root"
+MERGED_JSON = RESULTS + "/histograms.json"
+CUTFLOW = RESULTS + "/cutflow.json"
+CUTFLOW_TABLE = RESULTS + "/cutflow.html"
+WORKSPACE = RESULTS + "/workspace.json"
+FIT = RESULTS + "/fit.json"
+FIT_TABLE = RESULTS + "/fit_table.html"
+PLOTS = RESULTS + "/plots"
+
+
+def job_of(wildcards) -> fs.Job:
+    """The job of a skim/histogram rule's wildcards."""
+    return JOB_BY_WILDCARDS[(wildcards.process, wildcards.variation, wildcards.part)]
+
+
+def all_jobs(pattern: str) -> list[str]:
+    """``pattern`` filled in for every job."""
+    return [
+        pattern.format(process=j.process, variation=j.variation, part=j.part)
+        for j in JOBS
+    ]
+
+
+def logfile(rule: str, wildcards: str = "") -> str:
+    """``<results>/logs/<rule>/<wildcards>.log``."""
+    return f"{RESULTS}/logs/{rule}/{wildcards or rule}.log"
+
+
+def benchfile(rule: str, wildcards: str = "") -> str:
+    """``<results>/benchmarks/<rule>/<wildcards>.tsv``."""
+    return f"{RESULTS}/benchmarks/{rule}/{wildcards or rule}.tsv"
+
+
+def stage_resources(stage: str) -> dict:
+    """Resources of a stage from the config, in the names executors read.
+
+    Memory grows with the attempt number, so a retry after running out of
+    memory asks for more. HTCondor's plugin reads ``htcondor_request_*``;
+    Slurm and local runs read ``mem_mb``, ``disk_mb`` and ``runtime``.
+    """
+    res = config["resources"][stage]
+    return {
+        "mem_mb": lambda wildcards, attempt: res["mem_mb"] * attempt,
+        "htcondor_request_mem_mb": lambda wildcards, attempt: res["mem_mb"] * attempt,
+        "disk_mb": res["disk_mb"],
+        "htcondor_request_disk_mb": res["disk_mb"],
+        "runtime": res["runtime"],
+    }
+
+
+def kernel_sources(wildcards) -> list[str]:
+    """The package files whose code a compiled kernel depends on."""
+    package = Path(topxsec.__file__).parent
+    names = ["numba_options.py", "kernels/__init__.py", "kernels/common.py",
+             f"kernels/{wildcards.kernel}.py"]
+    return [str(package / name) for name in names]
+
+
+def summarize_run() -> None:
+    """Print where the results are and the fitted ttbar_norm."""
+    lines = ["", "Results in " + str(Path(RESULTS).resolve())]
+    if Path(MERGED_ROOT).exists():
+        lines.append(f"  histograms: {MERGED_ROOT}")
+    if Path(FIT).exists():
+        fit = json.loads(Path(FIT).read_text())
+        poi = fit["parameters"][fit["poi"]]
+        lines.append(f"  fit:        {FIT}")
+        lines.append(
+            f"  {fit['poi']} = {poi['value']:.4f} +- {poi['error']:.4f}"
+        )
+    if Path(PLOTS).exists():
+        lines.append(f"  plots:      {PLOTS}/")
+    lines.append("  report:     snakemake --report report.html  (then open report.html)")
+    logger.info("\n".join(lines))

@@ -1,0 +1,23 @@
+# Stage 4: one histogram job per skim, every variation in one pass. Outputs
+# are unnormalized; sigma*L/N is applied at the merge.
+
+
+rule fill_histograms:
+    """Fill every variation's histograms of one skim."""
+    input:
+        skim=SKIM,
+        kernels=KERNEL_STAMP.format(kernel="histograms"),
+    output:
+        FILE_HISTOGRAMS,
+    params:
+        binning=vars(BINNING),
+        cuts=CUTS,
+    log:
+        logfile("fill_histograms", "{process}/{variation}/{part}"),
+    benchmark:
+        benchfile("fill_histograms", "{process}/{variation}/{part}")
+    threads: 1
+    resources:
+        **stage_resources("histograms"),
+    script:
+        "../scripts/fill_histograms.py"

@@ -1,0 +1,50 @@
+# Stage 3: compile the kernels once, then one skim job per input file (or
+# entry range): read the needed branches, apply the loose preselection, write
+# a NanoAOD-layout skim and its summary.
+
+
+rule compile_kernels:
+    """Compile a kernel into the shared numba cache before the fan-out.
+
+    The kernel's source files are inputs: editing them recompiles and reruns
+    exactly the jobs that use that kernel.
+    """
+    input:
+        kernel_sources,
+    output:
+        KERNEL_STAMP,
+    log:
+        logfile("compile_kernels", "{kernel}"),
+    script:
+        "../scripts/compile_kernels.py"
+
+
+def skim_input(wildcards) -> list[str]:
+    """The input file of a skim job when it is local (URLs are read remotely)."""
+    path = job_of(wildcards).path
+    return [] if fs.is_remote(path) else [path]
+
+
+rule skim:
+    """Skim one input file (or an entry range of it)."""
+    input:
+        source=skim_input,
+        kernels=KERNEL_STAMP.format(kernel="skim"),
+    output:
+        skim=SKIM,
+        summary=SKIM_SUMMARY,
+    params:
+        source=lambda wildcards: job_of(wildcards).path,
+        entry_start=lambda wildcards: job_of(wildcards).entry_start,
+        entry_stop=lambda wildcards: job_of(wildcards).entry_stop,
+        cuts=CUTS,
+        compression_level=config["skim"]["compression_level"],
+    log:
+        logfile("skim", "{process}/{variation}/{part}"),
+    benchmark:
+        benchfile("skim", "{process}/{variation}/{part}")
+    threads: 1
+    resources:
+        **stage_resources("skim"),
+    script:
+        "../scripts/skim.py"
