@@ -1,0 +1,596 @@
+"""The HistFactory model: model file + histograms -> pyhf workspace.
+
+The model file (``config/model.yaml``) describes the channels, samples, the
+parameter of interest and the systematics as data; :func:`load_model` reads and
+checks it. :func:`build_workspace` fills it with the merged histograms (named as
+in :func:`topxsec.spec.histogram_name`) and returns a pyhf workspace spec:
+
+- every histogram is rebinned to ``rebinning.edges`` (flow bins dropped);
+- a ``norm_plus_shape`` systematic becomes a ``normsys`` with the yield ratios
+  and a ``histosys`` with the up / down templates rescaled to the nominal yield,
+  both on one parameter; a one-sided one is symmetrized after that split
+  (``lo = 2 - hi`` and ``down template = 2 x nominal - up template``), so both
+  shape templates keep the nominal yield;
+- a ``normalization`` systematic (the luminosity) becomes a ``normsys``;
+- the MC statistical uncertainty is a ``staterror`` per channel
+  (``staterror_{channel}``) with ``sqrt(sumw2)`` of each sample.
+
+A variation histogram that is missing (the merge writes only histograms that
+received events) or that cannot be split (zero or negative yield) drops that
+systematic for that sample in that channel, with a warning in the log. A missing
+nominal or data histogram is an error.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from topxsec import spec
+from topxsec.errors import ConfigError, WorkspaceError
+from topxsec.hists import Histogram
+
+log = logging.getLogger(__name__)
+
+NORMALIZATION = "normalization"
+NORM_PLUS_SHAPE = "norm_plus_shape"
+SYSTEMATIC_TYPES = (NORMALIZATION, NORM_PLUS_SHAPE)
+
+#: Relative tolerance when matching rebinning edges to histogram edges.
+EDGE_RTOL = 1e-9
+
+_TOP_KEYS = {
+    "measurement": True, "poi": True, "rebinning": True, "data": True,
+    "channels": True, "samples": True, "mc_stat": False, "systematics": False,
+}
+
+
+def staterror_name(channel: str) -> str:
+    """Return the name of a channel's staterror modifier, ``staterror_{channel}``."""
+    return f"staterror_{channel}"
+
+
+# --- the model file ---------------------------------------------------------
+
+
+def load_model(path: str | Path) -> dict[str, Any]:
+    """Read and check a model file.
+
+    Args:
+        path: The YAML model file, e.g. ``config/model.yaml``.
+
+    Returns:
+        The checked model with defaults filled in: ``"all"`` expanded to the
+        list of sample or channel names, ``symmetrize`` and ``mc_stat`` set.
+
+    Raises:
+        ConfigError: If the file is missing, is not YAML or has a bad value; the
+            key is ``"<path>: <key path>"``, e.g. ``model.yaml: systematics[3].up``.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ConfigError(str(path), f"cannot read the model file ({err})") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(str(path), f"not valid YAML ({err})") from err
+
+    model = validate_model(raw, source=str(path))
+    log.info(
+        "model %s: %d channels, %d samples, %d systematics",
+        path, len(model["channels"]), len(model["samples"]),
+        len(model["systematics"]),
+    )
+    return model
+
+
+def validate_model(raw: Any, source: str = "model") -> dict[str, Any]:
+    """Check a model given as a mapping (the parsed model file).
+
+    Checking an already checked model returns an equal model.
+
+    Args:
+        raw: The parsed model file.
+        source: Name of the file (or other origin) for error messages.
+
+    Returns:
+        A new, checked model with defaults filled in (see :func:`load_model`).
+
+    Raises:
+        ConfigError: If a value is bad; the key names its path in the model.
+    """
+    check = _Checker(source)
+    top = check.mapping(raw, "", _TOP_KEYS)
+    model: dict[str, Any] = {
+        "measurement": check.string(top["measurement"], "measurement"),
+        "data": check.string(top["data"], "data"),
+        "rebinning": _check_rebinning(check, top["rebinning"]),
+    }
+    model["channels"] = _check_channels(check, top["channels"])
+    channel_names = [c["name"] for c in model["channels"]]
+    model["samples"] = _check_samples(check, top["samples"], channel_names)
+    sample_names = [s["name"] for s in model["samples"]]
+    model["poi"] = _check_poi(check, top["poi"], sample_names)
+
+    mc_stat = check.mapping(top.get("mc_stat", {}), "mc_stat", {"enabled": False})
+    model["mc_stat"] = {
+        "enabled": check.boolean(mc_stat.get("enabled", True), "mc_stat.enabled")
+    }
+
+    model["systematics"] = _check_systematics(
+        check, top.get("systematics", []), sample_names, model["poi"]["name"]
+    )
+    return model
+
+
+class _Checker:
+    """Type checks that raise ConfigError with the key path in the model."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, message: str) -> NoReturn:
+        raise ConfigError(f"{self.source}: {key or '<top level>'}", message)
+
+    def mapping(self, value: Any, key: str, keys: Mapping[str, bool]) -> dict:
+        """Check a mapping whose keys are ``keys`` (name -> required)."""
+        if not isinstance(value, Mapping):
+            self.fail(key, f"must be a mapping, got {value!r}")
+        for name in value:
+            if name not in keys:
+                allowed = ", ".join(sorted(keys))
+                self.fail(_join(key, name), f"unknown key; allowed: {allowed}")
+        for name, required in keys.items():
+            if required and name not in value:
+                self.fail(_join(key, name), "required key is missing")
+        return dict(value)
+
+    def sequence(self, value: Any, key: str, min_items: int = 0) -> list:
+        if not isinstance(value, Sequence) or isinstance(value, str):
+            self.fail(key, f"must be a list, got {value!r}")
+        if len(value) < min_items:
+            self.fail(key, f"needs at least {min_items} entries, got {len(value)}")
+        return list(value)
+
+    def string(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, f"must be a non-empty string, got {value!r}")
+        return value
+
+    def number(self, value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(key, f"must be a number, got {value!r}")
+        if not np.isfinite(value):
+            self.fail(key, f"must be finite, got {value!r}")
+        return float(value)
+
+    def boolean(self, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            self.fail(key, f"must be true or false, got {value!r}")
+        return value
+
+    def names(self, value: Any, key: str, known: list[str], what: str) -> list[str]:
+        """Check ``"all"`` or a non-empty list of known names; return the list."""
+        if value == "all":
+            return list(known)
+        items = self.sequence(value, key, min_items=1)
+        for i, name in enumerate(items):
+            if name not in known:
+                self.fail(
+                    f"{key}[{i}]",
+                    f"unknown {what} {name!r}; known: {', '.join(known)} (or 'all')",
+                )
+        if len(set(items)) != len(items):
+            self.fail(key, f"lists a {what} twice: {items}")
+        return list(items)
+
+    def unique_name(self, value: Any, key: str, seen: set[str]) -> str:
+        name = self.string(value, key)
+        if name in seen:
+            self.fail(key, f"name {name!r} is used twice")
+        seen.add(name)
+        return name
+
+
+def _join(parent: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else key
+
+
+def _check_rebinning(check: _Checker, raw: Any) -> dict[str, Any]:
+    rebinning = check.mapping(raw, "rebinning", {"edges": True})
+    items = check.sequence(rebinning["edges"], "rebinning.edges", min_items=2)
+    edges = [check.number(e, f"rebinning.edges[{i}]") for i, e in enumerate(items)]
+    for i in range(1, len(edges)):
+        if edges[i] <= edges[i - 1]:
+            check.fail(f"rebinning.edges[{i}]", f"edges must increase: {edges}")
+    return {"edges": edges}
+
+
+def _check_channels(check: _Checker, raw: Any) -> list[dict[str, Any]]:
+    keys = {"name": True, "region": True, "observable": True}
+    seen: set[str] = set()
+    channels = []
+    for i, item in enumerate(check.sequence(raw, "channels", min_items=1)):
+        key = f"channels[{i}]"
+        entry = check.mapping(item, key, keys)
+        channels.append({
+            "name": check.unique_name(entry["name"], f"{key}.name", seen),
+            "region": check.string(entry["region"], f"{key}.region"),
+            "observable": check.string(entry["observable"], f"{key}.observable"),
+        })
+    return channels
+
+
+def _check_samples(
+    check: _Checker, raw: Any, channel_names: list[str]
+) -> list[dict[str, Any]]:
+    keys = {"name": True, "process": True, "channels": False}
+    seen: set[str] = set()
+    samples = []
+    for i, item in enumerate(check.sequence(raw, "samples", min_items=1)):
+        key = f"samples[{i}]"
+        entry = check.mapping(item, key, keys)
+        samples.append({
+            "name": check.unique_name(entry["name"], f"{key}.name", seen),
+            "process": check.string(entry["process"], f"{key}.process"),
+            "channels": check.names(
+                entry.get("channels", "all"), f"{key}.channels", channel_names,
+                "channel",
+            ),
+        })
+    return samples
+
+
+def _check_poi(check: _Checker, raw: Any, sample_names: list[str]) -> dict[str, Any]:
+    keys = {"name": True, "nominal": True, "bounds": True, "samples": True}
+    poi = check.mapping(raw, "poi", keys)
+    nominal = check.number(poi["nominal"], "poi.nominal")
+    items = check.sequence(poi["bounds"], "poi.bounds", min_items=2)
+    if len(items) != 2:
+        check.fail("poi.bounds", f"must be [low, high], got {items!r}")
+    low, high = (check.number(b, f"poi.bounds[{i}]") for i, b in enumerate(items))
+    if not low <= nominal <= high or low == high:
+        check.fail("poi.bounds", f"need low < high and nominal {nominal} inside, "
+                   f"got [{low}, {high}]")
+    return {
+        "name": check.string(poi["name"], "poi.name"),
+        "nominal": nominal,
+        "bounds": [low, high],
+        "samples": check.names(poi["samples"], "poi.samples", sample_names, "sample"),
+    }
+
+
+def _check_systematics(
+    check: _Checker, raw: Any, sample_names: list[str], poi_name: str
+) -> list[dict[str, Any]]:
+    seen = {poi_name}
+    systematics = []
+    for i, item in enumerate(check.sequence(raw, "systematics")):
+        key = f"systematics[{i}]"
+        if not isinstance(item, Mapping):
+            check.fail(key, f"must be a mapping, got {item!r}")
+        kind = item.get("type")
+        if kind not in SYSTEMATIC_TYPES:
+            check.fail(f"{key}.type", f"must be one of {', '.join(SYSTEMATIC_TYPES)}, "
+                       f"got {kind!r}")
+        keys = {"name": True, "type": True, "samples": True, "up": True,
+                "down": kind == NORMALIZATION}
+        if kind == NORM_PLUS_SHAPE:
+            keys["symmetrize"] = False
+        entry = check.mapping(item, key, keys)
+
+        systematic: dict[str, Any] = {
+            "name": check.unique_name(entry["name"], f"{key}.name", seen),
+            "type": kind,
+            "samples": check.names(
+                entry["samples"], f"{key}.samples", sample_names, "sample"
+            ),
+        }
+        if kind == NORMALIZATION:
+            for direction in ("up", "down"):
+                change = check.number(entry[direction], f"{key}.{direction}")
+                if change <= -1.0:
+                    check.fail(f"{key}.{direction}", f"relative change {change} "
+                               "would make the yield zero or negative")
+                systematic[direction] = change
+        else:
+            symmetrize = check.boolean(
+                entry.get("symmetrize", False), f"{key}.symmetrize"
+            )
+            systematic["up"] = check.string(entry["up"], f"{key}.up")
+            if symmetrize and entry.get("down") is not None:
+                check.fail(f"{key}.down", "give either down or symmetrize: true")
+            if not symmetrize:
+                if "down" not in entry:
+                    check.fail(f"{key}.down", "required unless symmetrize: true")
+                systematic["down"] = check.string(entry["down"], f"{key}.down")
+            else:
+                systematic["down"] = None
+            systematic["symmetrize"] = symmetrize
+        systematics.append(systematic)
+    return systematics
+
+
+# --- building blocks --------------------------------------------------------
+
+
+def rebin(hist: Histogram, edges: Sequence[float], name: str = "histogram") -> Histogram:
+    """Merge the bins of a histogram into wider bins.
+
+    Everything below the first new edge (the old underflow included) goes to the
+    new underflow, everything from the last new edge up to the new overflow.
+
+    Args:
+        hist: The histogram (flow bins included).
+        edges: New bin edges; each must be one of ``hist.edges``.
+        name: The histogram's name, for the error message.
+
+    Returns:
+        The rebinned histogram; its ``values`` are the new regular bins.
+
+    Raises:
+        WorkspaceError: If a new edge is not an edge of the histogram.
+    """
+    positions = []
+    for edge in edges:
+        match = np.flatnonzero(np.isclose(hist.edges, edge, rtol=EDGE_RTOL, atol=0))
+        if match.size == 0:
+            raise WorkspaceError(
+                f"histogram '{name}': rebinning edge {edge} is not one of its bin "
+                f"edges {hist.edges.tolist()}; fix rebinning.edges in the model file"
+            )
+        positions.append(int(match[0]))
+
+    # sumw[k + 1] is regular bin k = [edges[k], edges[k + 1]), sumw[0] underflow
+    starts = [0] + [p + 1 for p in positions]
+    return Histogram(
+        hist.edges[positions],
+        np.add.reduceat(hist.sumw, starts),
+        np.add.reduceat(hist.sumw2, starts),
+    )
+
+
+def symmetrize(nominal: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Return the mirrored down variation ``2 x nominal - up``."""
+    return 2.0 * np.asarray(nominal, dtype=float) - np.asarray(up, dtype=float)
+
+
+def split_norm_shape(
+    nominal: np.ndarray, up: np.ndarray, down: np.ndarray | None
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Split up / down templates into a normalization and a shape effect.
+
+    Args:
+        nominal: Nominal bin contents.
+        up: Up-variation bin contents.
+        down: Down-variation bin contents, or None to symmetrize: then the
+            yield ratio is mirrored (``lo = 2 - hi``) and so is the shape
+            template (``2 x nominal - up template``).
+
+    Returns:
+        The ``normsys`` data ``{"hi", "lo"}`` (yield ratios to nominal) and the
+        ``histosys`` data ``{"hi_data", "lo_data"}`` (templates rescaled to the
+        nominal yield).
+
+    Raises:
+        WorkspaceError: If the nominal yield or a yield ratio is not positive,
+            so that no normalization modifier can describe it.
+    """
+    nominal = np.asarray(nominal, dtype=float)
+    up = np.asarray(up, dtype=float)
+    nominal_yield = float(nominal.sum())
+    if not nominal_yield > 0:
+        raise WorkspaceError(f"nominal yield {nominal_yield:g} is not positive")
+
+    hi = float(up.sum()) / nominal_yield
+    lo = 2.0 - hi if down is None else float(np.sum(down)) / nominal_yield
+    if not (hi > 0 and lo > 0):
+        raise WorkspaceError(
+            f"yield ratios hi = {hi:g}, lo = {lo:g} to nominal are not both positive"
+        )
+
+    shape_up = up / hi
+    if down is None:
+        shape_down = symmetrize(nominal, shape_up)
+    else:
+        shape_down = np.asarray(down, dtype=float) / lo
+    return (
+        {"hi": hi, "lo": lo},
+        {"hi_data": shape_up.tolist(), "lo_data": shape_down.tolist()},
+    )
+
+
+# --- the workspace ----------------------------------------------------------
+
+
+def build_workspace(
+    histograms: Mapping[str, Histogram], model: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Build the pyhf workspace of a model from the merged histograms.
+
+    Args:
+        histograms: Histogram name -> histogram, as
+            :func:`topxsec.merge.read_histograms` returns them.
+        model: The model, from :func:`load_model` (or a mapping
+            :func:`validate_model` accepts).
+
+    Returns:
+        A pyhf workspace spec (valid against pyhf's schema), with one
+        measurement whose POI is ``model["poi"]["name"]``.
+
+    Raises:
+        WorkspaceError: If a nominal or data histogram the model needs is missing,
+            or a histogram does not have the rebinning edges.
+        ConfigError: If ``model`` is not a valid model.
+    """
+    model = validate_model(copy.deepcopy(dict(model)), source="model")
+    edges = model["rebinning"]["edges"]
+
+    channels = []
+    observations = []
+    skipped = 0
+    for channel in model["channels"]:
+        samples = []
+        for sample in model["samples"]:
+            if channel["name"] not in sample["channels"]:
+                continue
+            entry, n_skipped = _sample_entry(histograms, model, channel, sample)
+            samples.append(entry)
+            skipped += n_skipped
+        if not samples:
+            raise WorkspaceError(
+                f"channel '{channel['name']}' has no samples; list it in the "
+                "channels of at least one sample in the model file"
+            )
+        channels.append({"name": channel["name"], "samples": samples})
+
+        data_name = spec.histogram_name(channel["region"], model["data"], "nominal")
+        data = _rebinned(histograms, data_name, edges, "data")
+        observations.append({"name": channel["name"], "data": data.values.tolist()})
+
+    poi = model["poi"]
+    workspace = {
+        "channels": channels,
+        "observations": observations,
+        "measurements": [{
+            "name": model["measurement"],
+            "config": {
+                "poi": poi["name"],
+                "parameters": [{
+                    "name": poi["name"],
+                    "inits": [poi["nominal"]],
+                    "bounds": [list(poi["bounds"])],
+                }],
+            },
+        }],
+        "version": "1.0.0",
+    }
+    _check_schema(workspace)
+
+    log.info(
+        "workspace: %d channels x %d bins, %d samples, %d systematics "
+        "(%d sample/channel modifiers skipped)",
+        len(channels), len(edges) - 1, len(model["samples"]),
+        len(model["systematics"]), skipped,
+    )
+    return workspace
+
+
+def _rebinned(
+    histograms: Mapping[str, Histogram], name: str, edges: list[float], role: str
+) -> Histogram:
+    """Return a needed histogram rebinned, or raise naming it."""
+    if name not in histograms:
+        raise WorkspaceError(
+            f"{role} histogram '{name}' is missing from the histograms; the merge "
+            "writes only histograms that received events: process more files, or "
+            "remove the sample from this channel in the model file"
+        )
+    return rebin(histograms[name], edges, name)
+
+
+def _sample_entry(
+    histograms: Mapping[str, Histogram],
+    model: Mapping[str, Any],
+    channel: Mapping[str, Any],
+    sample: Mapping[str, Any],
+) -> tuple[dict[str, Any], int]:
+    """Return one sample of a channel with its modifiers, and how many were skipped."""
+    edges = model["rebinning"]["edges"]
+    region, process = channel["region"], sample["process"]
+    nominal_name = spec.histogram_name(region, process, "nominal")
+    nominal = _rebinned(histograms, nominal_name, edges, "nominal")
+
+    modifiers: list[dict[str, Any]] = []
+    if model["mc_stat"]["enabled"]:
+        modifiers.append({
+            "name": staterror_name(channel["name"]),
+            "type": "staterror",
+            "data": np.sqrt(np.maximum(nominal.variances, 0.0)).tolist(),
+        })
+    if sample["name"] in model["poi"]["samples"]:
+        modifiers.append({"name": model["poi"]["name"], "type": "normfactor",
+                          "data": None})
+
+    skipped = 0
+    for systematic in model["systematics"]:
+        if sample["name"] not in systematic["samples"]:
+            continue
+        if systematic["type"] == NORMALIZATION:
+            modifiers.append({
+                "name": systematic["name"], "type": "normsys",
+                "data": {"hi": 1.0 + systematic["up"], "lo": 1.0 + systematic["down"]},
+            })
+            continue
+        shape = _norm_plus_shape(histograms, edges, region, process, nominal,
+                                 systematic)
+        if shape is None:
+            skipped += 1
+        else:
+            modifiers.extend(shape)
+
+    entry = {"name": sample["name"], "data": nominal.values.tolist(),
+             "modifiers": modifiers}
+    return entry, skipped
+
+
+def _norm_plus_shape(
+    histograms: Mapping[str, Histogram],
+    edges: list[float],
+    region: str,
+    process: str,
+    nominal: Histogram,
+    systematic: Mapping[str, Any],
+) -> list[dict[str, Any]] | None:
+    """Return the normsys + histosys of a systematic, or None (logged) if unusable."""
+    variations = [systematic["up"]]
+    if not systematic["symmetrize"]:
+        variations.append(systematic["down"])
+    names = [spec.histogram_name(region, process, v) for v in variations]
+
+    missing = [name for name in names if name not in histograms]
+    if missing:
+        log.warning(
+            "systematic '%s' dropped for %s in %s: histogram %s missing (no events "
+            "in that variation)", systematic["name"], process, region,
+            ", ".join(missing),
+        )
+        return None
+
+    templates = [rebin(histograms[name], edges, name).values for name in names]
+    down = None if systematic["symmetrize"] else templates[1]
+    try:
+        norm, shape = split_norm_shape(nominal.values, templates[0], down)
+    except WorkspaceError as err:
+        log.warning("systematic '%s' dropped for %s in %s: %s",
+                    systematic["name"], process, region, err)
+        return None
+
+    log.debug("%s %s %s: normsys hi %.4f lo %.4f", systematic["name"], process,
+              region, norm["hi"], norm["lo"])
+    return [
+        {"name": systematic["name"], "type": "normsys", "data": norm},
+        {"name": systematic["name"], "type": "histosys", "data": shape},
+    ]
+
+
+def _check_schema(workspace: Mapping[str, Any]) -> None:
+    """Validate the spec against pyhf's workspace schema."""
+    import pyhf
+
+    try:
+        pyhf.schema.validate(workspace, "workspace.json")
+    except pyhf.exceptions.InvalidSpecification as err:
+        raise WorkspaceError(
+            f"the built workspace fails pyhf's schema: {err}; this is a bug of "
+            "topxsec.workspace, please report it with the model file"
+        ) from err
