@@ -173,7 +173,9 @@ def reference_histograms(events: ak.Array, process: str, variation: str,
         base = one_lepton & (n_jets >= cuts.min_jets)
 
         weights = {"nominal": np.ones(len(events))}
-        if jet_variation == "nominal":
+        # Weight variations belong to nominal file sets only; an alternative
+        # sample is the plain nominal selection filed under its own name.
+        if jet_variation == "nominal" and variation == "nominal":
             sel_pt = pt[sel]
             padded = ak.fill_none(ak.pad_none(sel_pt, 4, clip=True), 0.0)
             for i in range(4):
