@@ -98,6 +98,11 @@ def jet_mask(events: ak.Array, pt: ak.Array, cuts: spec.Cuts) -> ak.Array:
     )
 
 
+def _is_btagged(events: ak.Array, cuts: spec.Cuts) -> ak.Array:
+    """b-tagged jets; the cut is evaluated in float64 like every other cut."""
+    return ak.values_astype(events.Jet_btagCSVV2, np.float64) > cuts.btag_threshold
+
+
 def skim_mask(events: ak.Array, cuts: spec.Cuts = spec.Cuts()) -> np.ndarray:
     """The loose skim preselection, lossless for every jet-pT variation."""
     el, mu = lepton_masks(events, cuts)
@@ -111,7 +116,7 @@ def skim_mask(events: ak.Array, cuts: spec.Cuts = spec.Cuts()) -> np.ndarray:
         & ((events.Jet_jetId & cuts.jet_id_bit) != 0)
     )
     four = ak.sum(loose, axis=1) >= cuts.min_jets
-    btag = ak.sum(loose & (events.Jet_btagCSVV2 > cuts.btag_threshold), axis=1) >= 1
+    btag = ak.sum(loose & _is_btagged(events, cuts), axis=1) >= 1
     return ak.to_numpy(one_lepton & four & btag)
 
 
@@ -167,7 +172,7 @@ def reference_histograms(events: ak.Array, process: str, variation: str,
         pt = varied_jet_pt(events, jet_variation)
         sel = jet_mask(events, pt, cuts)
         n_jets = ak.to_numpy(ak.sum(sel, axis=1))
-        is_b = ak.to_numpy(ak.flatten(events.Jet_btagCSVV2 > cuts.btag_threshold))
+        is_b = ak.to_numpy(ak.flatten(_is_btagged(events, cuts)))
         is_b = ak.unflatten(is_b, ak.num(events.Jet_pt))
         n_b = ak.to_numpy(ak.sum(sel & is_b, axis=1))
         base = one_lepton & (n_jets >= cuts.min_jets)
@@ -199,7 +204,7 @@ def reference_histograms(events: ak.Array, process: str, variation: str,
                     ak.values_astype(chosen.Jet_eta, np.float64)[s],
                     ak.values_astype(chosen.Jet_phi, np.float64)[s],
                     ak.values_astype(chosen.Jet_mass, np.float64)[s],
-                    (chosen.Jet_btagCSVV2 > cuts.btag_threshold)[s],
+                    _is_btagged(chosen, cuts)[s],
                 )
             for weight_name, w in weights.items():
                 name = jet_variation if weight_name == "nominal" else weight_name
@@ -221,7 +226,7 @@ def nominal_cutflow(events: ak.Array, cuts: spec.Cuts = spec.Cuts()) -> dict[str
     sel = jet_mask(events, pt, cuts)
     four = ak.to_numpy(ak.sum(sel, axis=1)) >= cuts.min_jets
     n_b = ak.to_numpy(
-        ak.sum(sel & (events.Jet_btagCSVV2 > cuts.btag_threshold), axis=1)
+        ak.sum(sel & _is_btagged(events, cuts), axis=1)
     )
     return {
         "one_lepton": int(one_lepton.sum()),
