@@ -1,0 +1,149 @@
+"""The one place with the ``numba.njit`` options of the analysis kernels.
+
+Why these options:
+
+- ``cache=True``: a job runs one kernel over one file; compiling costs seconds
+  per process, so the compiled code is cached on disk and a workflow rule
+  compiles it once before the fan-out (:func:`topxsec.kernels.warm_up`).
+- ``error_model="numpy"``: no per-division zero checks in the hot loop; a
+  division by zero gives inf/NaN as in numpy (the kernels divide only by
+  constants).
+- ``fastmath=False``: the kernels must reproduce the plain-array reference
+  bit for bit wherever IEEE arithmetic allows (no reassociation, no FMA
+  contraction), and compare NaN correctly.
+- ``nogil=True``: lets a caller run kernels on chunks in a thread pool.
+- ``boundscheck=False`` (numba's default, stated for clarity).
+
+numba's cache checks only the source file of the cached function itself, not
+the helpers it inlines from other modules (``kernels/common.py``). So that an
+edited helper never leaves a stale kernel in a shared cache, the kernels are
+cached in a sub-directory named after a fingerprint of every kernel source file
+and the numba version: ``<base>/topxsec-<fingerprint>/``. ``<base>`` is
+``$NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/topxsec-numba`` (default
+``~/.cache/topxsec-numba``). If that directory cannot be written, the kernels
+compile in memory in every process (slower start, same results).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numba
+from numba.core import config as numba_config
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Options of every event-loop kernel (see the module docstring for why).
+KERNEL_OPTIONS: dict[str, Any] = {
+    "error_model": "numpy",
+    "fastmath": False,
+    "nogil": True,
+    "boundscheck": False,
+}
+
+#: Options of the scalar helpers: inlined into the kernels at numba IR level,
+#: so they are compiled (and cached) as part of each kernel.
+HELPER_OPTIONS: dict[str, Any] = {**KERNEL_OPTIONS, "inline": "always"}
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def kernel_source_files() -> list[Path]:
+    """Return the source files the compiled kernels depend on, sorted."""
+    return [_PACKAGE_DIR / "numba_options.py",
+            *sorted((_PACKAGE_DIR / "kernels").glob("*.py"))]
+
+
+@functools.lru_cache(maxsize=1)
+def kernel_fingerprint() -> str:
+    """Return a short hash of the kernel sources and the numba version.
+
+    Returns:
+        16 hex digits; it changes whenever any kernel source file changes.
+    """
+    digest = hashlib.sha256(numba.__version__.encode())
+    for path in kernel_source_files():
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_base_dir() -> Path:
+    """Return the base cache directory (``$NUMBA_CACHE_DIR`` or the user's)."""
+    configured = os.environ.get("NUMBA_CACHE_DIR") or numba_config.CACHE_DIR
+    if configured:
+        return Path(configured)
+
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(xdg) / "topxsec-numba"
+
+
+def kernel_cache_dir() -> Path | None:
+    """Return the writable fingerprinted cache directory, or None if unusable."""
+    path = cache_base_dir() / f"topxsec-{kernel_fingerprint()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as exc:
+        log.warning("numba cache %s is not writable (%s); kernels compile in "
+                    "memory in every process", path, exc)
+        return None
+    return path
+
+
+@contextlib.contextmanager
+def _numba_cache_dir(path: Path) -> Iterator[None]:
+    """Point numba's cache locator at ``path`` while a kernel is decorated.
+
+    numba picks a function's cache directory when ``njit(cache=True)`` is
+    applied, from ``numba.config.CACHE_DIR``; it is restored afterwards so that
+    other packages' caches are unaffected.
+    """
+    saved = numba_config.CACHE_DIR
+    numba_config.CACHE_DIR = str(path)
+    try:
+        yield
+    finally:
+        numba_config.CACHE_DIR = saved
+
+
+def kernel(func: F) -> F:
+    """Compile ``func`` as an event-loop kernel, cached when possible.
+
+    Args:
+        func: A Python function numba can compile in nopython mode.
+
+    Returns:
+        The numba dispatcher; it compiles lazily for the argument types of
+        each call, or loads the compiled code from the cache.
+    """
+    path = kernel_cache_dir()
+    if path is not None:
+        with _numba_cache_dir(path):
+            try:
+                return numba.njit(cache=True, **KERNEL_OPTIONS)(func)
+            except RuntimeError as exc:  # numba found no usable cache locator
+                log.warning("cannot cache kernel %s (%s)", func.__name__, exc)
+    return numba.njit(cache=False, **KERNEL_OPTIONS)(func)
+
+
+def helper(func: F) -> F:
+    """Compile ``func`` as a scalar helper that is inlined into the kernels.
+
+    Args:
+        func: A small Python function on scalars.
+
+    Returns:
+        The numba dispatcher (callable from kernels and, for tests, Python).
+    """
+    return numba.njit(**HELPER_OPTIONS)(func)
