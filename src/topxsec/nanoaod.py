@@ -1,22 +1,468 @@
-"""NanoAOD-layout ROOT files: writing a tree of jagged collections.
+"""NanoAOD-layout ROOT files: reading the analysis branches, writing skims.
 
-Reading the analysis branches lives here too (added with the kernels). This
-module imports uproot and awkward lazily so that importing it stays cheap.
+:func:`read_events` reads the needed branches of one file (or entry range) into
+an :class:`EventColumns`: per collection one int64 offsets array and per branch
+one flat numpy array of the stored values (no awkward records, no conversion
+of float32 to float64; the kernels read them as stored). The basket reading
+itself is one function, :func:`read_branches`, so that a faster read path
+(another decompressor, a thread pool) can replace it without touching the
+checks around it. :func:`write_events` writes a NanoAOD-layout tree.
+
+uproot and awkward are imported lazily so that importing this module stays
+cheap.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import logging
 import os
-from collections.abc import Mapping
+import struct
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from topxsec import errors, spec
+
 log = logging.getLogger(__name__)
 
 TREE_NAME = "Events"
+
+#: URL schemes read remotely (through uproot's XRootD and HTTP sources).
+REMOTE_SCHEMES: tuple[str, ...] = ("root://", "http://", "https://")
+
+#: The stored dtypes of the analysis branches in CMS NanoAOD. Skims are
+#: written with these; the kernels are warmed up for them.
+NANOAOD_DTYPES: dict[str, np.dtype] = {
+    **{name: np.dtype(np.float32) for name in spec.NEEDED_BRANCHES},
+    "Jet_jetId": np.dtype(np.int32),
+    "Electron_cutBased": np.dtype(np.int32),
+    "Muon_tightId": np.dtype(np.bool_),
+    "run": np.dtype(np.uint32),
+    "luminosityBlock": np.dtype(np.uint32),
+    "event": np.dtype(np.uint64),
+}
+
+#: A branch reader: (tree, branch names, entry_start, entry_stop) -> branch
+#: name -> flat values, or (offsets, contents) for a jagged branch.
+BranchReader = Callable[
+    [Any, Sequence[str], int, int],
+    dict[str, "np.ndarray | tuple[np.ndarray, np.ndarray]"],
+]
+
+
+def is_remote(source: str | os.PathLike[str]) -> bool:
+    """Whether ``source`` is a URL read remotely (``root://``, ``http(s)://``)."""
+    return str(source).startswith(REMOTE_SCHEMES)
+
+
+def collection_of(branch: str) -> str:
+    """Return the collection of a jagged branch: ``"Jet"`` for ``"Jet_pt"``."""
+    return branch.split("_", 1)[0]
+
+
+@dataclass
+class EventColumns:
+    """The branches of a range of events as flat numpy arrays.
+
+    ``columns`` maps each branch to its values: one per event for a flat branch
+    (``run``), one per object for a jagged branch (``Jet_pt``), whose event
+    boundaries are ``offsets[collection_of(branch)]`` (int64, ``n_events + 1``
+    values starting at 0). Arrays are C-contiguous, native-endian and writable
+    (what the compiled kernels were warmed up for).
+    """
+
+    source: str
+    n_events: int
+    columns: dict[str, np.ndarray]
+    offsets: dict[str, np.ndarray] = field(default_factory=dict)
+    entry_start: int = 0
+    entry_stop: int = 0
+    #: compressed bytes of the baskets read (0 for events not read from a file)
+    bytes_read: int = 0
+
+    def __getitem__(self, branch: str) -> np.ndarray:
+        return self.columns[branch]
+
+    def is_jagged(self, branch: str) -> bool:
+        """Whether ``branch`` holds one value per object rather than per event."""
+        return "_" in branch and collection_of(branch) in self.offsets
+
+    def counts(self, collection: str) -> np.ndarray:
+        """Number of objects of ``collection`` per event."""
+        return np.diff(self.offsets[collection])
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, Any], source: str = "<memory>"
+                    ) -> EventColumns:
+        """Build from numpy arrays (flat) and awkward ``var *`` arrays (jagged).
+
+        Args:
+            arrays: Branch name -> values, e.g. random test events.
+            source: A label for messages.
+
+        Returns:
+            The columns, with the jagged collections' offsets.
+
+        Raises:
+            errors.InputFileError: If the branches disagree on the number of
+                events or the branches of a collection on their counts.
+        """
+        import awkward as ak
+
+        values: dict[str, np.ndarray | tuple[np.ndarray, np.ndarray]] = {}
+        for name, array in arrays.items():
+            if isinstance(array, ak.Array) and array.ndim == 2:
+                values[name] = _offsets_and_contents(array)
+            else:
+                values[name] = np.asarray(array)
+        return _assemble(source, values, 0, None, 0)
+
+    def select(self, mask: np.ndarray) -> EventColumns:
+        """Return the events where ``mask`` is true, all their objects kept.
+
+        Args:
+            mask: One boolean per event.
+
+        Returns:
+            New columns in the same layout (file order kept).
+        """
+        mask = np.asarray(mask, dtype=np.bool_)
+        keep_objects = {name: np.repeat(mask, np.diff(offsets))
+                        for name, offsets in self.offsets.items()}
+        offsets = {}
+        for name, old in self.offsets.items():
+            new = np.zeros(int(mask.sum()) + 1, dtype=np.int64)
+            np.cumsum(np.diff(old)[mask], out=new[1:])
+            offsets[name] = new
+
+        columns = {}
+        for name, values in self.columns.items():
+            if self.is_jagged(name):
+                columns[name] = values[keep_objects[collection_of(name)]]
+            else:
+                columns[name] = values[mask]
+        return EventColumns(self.source, int(mask.sum()), columns, offsets,
+                            self.entry_start, self.entry_stop, self.bytes_read)
+
+    def as_arrays(self) -> dict[str, Any]:
+        """Branch -> numpy array (flat) or awkward ``var *`` array (jagged).
+
+        The awkward arrays share the numpy buffers (no copy); this is the input
+        of :func:`write_events`.
+        """
+        import awkward as ak
+
+        out: dict[str, Any] = {}
+        for name, values in self.columns.items():
+            if self.is_jagged(name):
+                index = ak.index.Index64(self.offsets[collection_of(name)])
+                layout = ak.contents.ListOffsetArray(index,
+                                                     ak.contents.NumpyArray(values))
+                out[name] = ak.Array(layout)
+            else:
+                out[name] = values
+        return out
+
+    def to_awkward(self) -> Any:
+        """One awkward record per event with a field per branch (for tests)."""
+        import awkward as ak
+
+        return ak.zip(self.as_arrays(), depth_limit=1)
+
+
+def _offsets_and_contents(array: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets from 0 and the matching contents of an awkward ``var *`` array."""
+    import awkward as ak
+
+    layout = ak.to_layout(array)
+    if not isinstance(layout, ak.contents.ListOffsetArray):
+        layout = layout.to_ListOffsetArray64(True)
+    offsets = np.asarray(layout.offsets.data, dtype=np.int64)
+    contents = np.asarray(layout.content.data)
+    start, stop = int(offsets[0]), int(offsets[-1])
+    return offsets - start, contents[start:stop]
+
+
+def _kernel_ready(values: np.ndarray) -> np.ndarray:
+    """C-contiguous, native-endian, writable (copied only if needed)."""
+    values = np.ascontiguousarray(values)
+    if not values.dtype.isnative:
+        values = values.astype(values.dtype.newbyteorder("="))
+    if not values.flags.writeable:
+        values = values.copy()
+    return values
+
+
+def _assemble(source: str,
+              values: Mapping[str, np.ndarray | tuple[np.ndarray, np.ndarray]],
+              entry_start: int, entry_stop: int | None, bytes_read: int
+              ) -> EventColumns:
+    """Check and collect what a reader returned into an :class:`EventColumns`."""
+    offsets: dict[str, np.ndarray] = {}
+    columns: dict[str, np.ndarray] = {}
+    n_events: int | None = None
+    for name, value in values.items():
+        if isinstance(value, tuple):
+            branch_offsets, contents = value
+            collection = collection_of(name)
+            known = offsets.get(collection)
+            if known is None:
+                offsets[collection] = _kernel_ready(branch_offsets.astype(np.int64))
+            elif not np.array_equal(known, branch_offsets):
+                raise errors.InputFileError(
+                    source, f"branch {name} has other counts than the rest of "
+                    f"collection {collection}; the file is corrupt or not NanoAOD")
+            length = len(branch_offsets) - 1
+            columns[name] = _kernel_ready(contents)
+        else:
+            length = len(value)
+            columns[name] = _kernel_ready(value)
+
+        if n_events is None:
+            n_events = length
+        elif length != n_events:
+            raise errors.InputFileError(
+                source, f"branch {name} has {length} entries, others {n_events}; "
+                "the file is corrupt")
+        _check_dtype(source, name, columns[name].dtype)
+
+    n_events = n_events or 0
+    stop = entry_start + n_events if entry_stop is None else entry_stop
+    return EventColumns(source, n_events, columns, offsets, entry_start, stop,
+                        bytes_read)
+
+
+def _check_dtype(source: str, branch: str, dtype: np.dtype) -> None:
+    """Log when a branch is not stored as in NanoAOD (the kernels still work)."""
+    expected = NANOAOD_DTYPES.get(branch)
+    if expected is not None and dtype != expected:
+        log.warning("%s: branch %s is %s, NanoAOD stores %s; the kernels compile "
+                    "for this type on first use (not covered by the warm-up)",
+                    source, branch, dtype, expected)
+
+
+def read_branches(tree: Any, branches: Sequence[str], entry_start: int,
+                  entry_stop: int) -> dict[str, Any]:
+    """Read and decompress branches of an open uproot TTree (the read path).
+
+    This is the one function a faster read path replaces; it must return, per
+    branch, the flat values or ``(offsets, contents)``, as stored (native
+    byte order).
+
+    Args:
+        tree: An uproot TTree.
+        branches: Names of branches of the tree.
+        entry_start: First entry.
+        entry_stop: One past the last entry.
+
+    Returns:
+        Branch name -> numpy array, or ``(int64 offsets from 0, contents)``.
+    """
+    import awkward as ak
+
+    arrays = tree.arrays(list(branches), entry_start=entry_start,
+                         entry_stop=entry_stop, library="ak", how=dict)
+    out: dict[str, np.ndarray | tuple[np.ndarray, np.ndarray]] = {}
+    for name, array in arrays.items():
+        if array.ndim == 2:
+            out[name] = _offsets_and_contents(array)
+        else:
+            out[name] = ak.to_numpy(array)
+    return out
+
+
+def basket_bytes(tree: Any, branches: Sequence[str], entry_start: int,
+                 entry_stop: int) -> int:
+    """Compressed bytes of the baskets holding ``[entry_start, entry_stop)``.
+
+    Counts the on-disk size (TKey included) of every basket of the branches
+    that overlaps the range. Baskets embedded in the TTree metadata (small or
+    unclosed files) are stored uncompressed there and count their data bytes.
+    """
+    total = 0
+    for name in branches:
+        branch = tree[name]
+        bounds = branch.entry_offsets
+        embedded = branch.embedded_baskets
+        n_free = branch.num_baskets - len(embedded)
+        for index in range(branch.num_baskets):
+            if bounds[index] >= entry_stop or bounds[index + 1] <= entry_start:
+                continue
+            if index < n_free:
+                total += branch.basket_compressed_bytes(index)
+            else:
+                total += embedded[index - n_free].border
+    return total
+
+
+def read_events(source: str | os.PathLike[str],
+                branches: Sequence[str] = spec.NEEDED_BRANCHES,
+                entry_start: int | None = None, entry_stop: int | None = None,
+                *, reader: BranchReader | None = None) -> EventColumns:
+    """Read the analysis branches of one NanoAOD file (or entry range).
+
+    Args:
+        source: Local path, ``root://`` or ``http(s)://`` URL.
+        branches: Branches to read (default: all the analysis needs).
+        entry_start: First entry (default 0).
+        entry_stop: One past the last entry (default: the tree's end; a larger
+            value is clipped with a warning).
+        reader: Replacement for :func:`read_branches` (faster read paths).
+
+    Returns:
+        The events, with the compressed bytes of the baskets read.
+
+    Raises:
+        errors.InputFileError: The file is missing, truncated, not a ROOT file
+            or has no TTree ``Events``.
+        errors.MissingBranchError: Some of ``branches`` are not in the tree.
+        errors.RemoteReadError: A remote file cannot be opened or read.
+        ValueError: A negative entry number.
+    """
+    name = os.fspath(source)
+    read = read_branches if reader is None else reader
+    started = time.perf_counter()
+
+    with _open_tree(name) as tree:
+        missing = [branch for branch in branches if branch not in tree]
+        if missing:
+            raise errors.MissingBranchError(name, missing)
+
+        start, stop = _entry_range(name, tree.num_entries, entry_start, entry_stop)
+        with _input_errors(name, "reading the branches"):
+            values = read(tree, branches, start, stop)
+            n_bytes = basket_bytes(tree, branches, start, stop)
+
+    events = _assemble(name, values, start, stop, n_bytes)
+    log.debug("read %s entries [%d, %d): %d bytes of baskets in %.2f s", name,
+              start, stop, n_bytes, time.perf_counter() - started)
+    return events
+
+
+def _entry_range(source: str, num_entries: int, entry_start: int | None,
+                 entry_stop: int | None) -> tuple[int, int]:
+    """Regularize an entry range against the tree's number of entries."""
+    start = 0 if entry_start is None else int(entry_start)
+    stop = num_entries if entry_stop is None else int(entry_stop)
+    if start < 0 or stop < 0:
+        raise ValueError(f"{source}: entry range [{entry_start}, {entry_stop}) "
+                         "must not be negative")
+    if stop > num_entries:
+        log.warning("%s has %d entries; entry_stop %d is clipped to it", source,
+                    num_entries, stop)
+        stop = num_entries
+    return min(start, stop), stop
+
+
+def _source_handler(name: str) -> Any:
+    """uproot Source class for a path or URL (no fsspec layer, no aiohttp)."""
+    import uproot
+
+    if name.startswith("root://"):
+        return uproot.source.xrootd.XRootDSource
+    if name.startswith(("http://", "https://")):
+        return uproot.source.http.HTTPSource
+    return uproot.source.file.MemmapSource
+
+
+@contextlib.contextmanager
+def _open_tree(name: str) -> Iterator[Any]:
+    """Open ``name`` and yield its ``Events`` TTree, mapping failures to errors."""
+    import uproot
+
+    if not is_remote(name):
+        path = Path(name)
+        if not path.exists():
+            raise errors.InputFileError(
+                name, "does not exist; check the path in the file set (or fetch "
+                "the file again)")
+        if not path.is_file():
+            raise errors.InputFileError(name, "is not a file; give a ROOT file")
+
+    with _input_errors(name, "opening"):
+        target = name if is_remote(name) else Path(name)
+        file = uproot.open(target, handler=_source_handler(name))
+    try:
+        with _input_errors(name, "reading the directory of"):
+            if TREE_NAME not in file:
+                keys = ", ".join(sorted(set(file.keys(cycle=False)))[:10]) or "none"
+                raise errors.InputFileError(
+                    name, f"has no TTree '{TREE_NAME}' (keys: {keys}); the "
+                    "analysis needs CMS NanoAOD files")
+            tree = file[TREE_NAME]
+        if not isinstance(tree, uproot.TTree):
+            raise errors.InputFileError(
+                name, f"'{TREE_NAME}' is a {type(tree).__name__}, not a TTree; the "
+                "analysis needs CMS NanoAOD files")
+        yield tree
+    finally:
+        file.close()
+
+
+@contextlib.contextmanager
+def _input_errors(name: str, action: str) -> Iterator[None]:
+    """Turn the reading failures of uproot into the package's named errors."""
+    import uproot
+
+    try:
+        yield
+    except errors.InputFileError:
+        raise
+    except FileNotFoundError as exc:
+        if is_remote(name):
+            raise errors.RemoteReadError(
+                name, f"not found on the server while {action} it ({exc}); check "
+                "the URL and the mirror prefix") from exc
+        raise errors.InputFileError(
+            name, f"does not exist ({exc}); check the path in the file set") from exc
+    except (OSError, http.client.HTTPException) as exc:
+        if is_remote(name):
+            raise errors.RemoteReadError(
+                name, f"remote read failed while {action} it ({_first_line(exc)}); "
+                "check the URL, that the server is reachable and your credentials "
+                "(grid proxy or token for root://); retrying may help") from exc
+        raise errors.InputFileError(
+            name, f"cannot be read while {action} it ({_first_line(exc)}); it is "
+            "probably truncated or corrupt: copy or download it again") from exc
+    except ValueError as exc:
+        if str(exc).startswith("not a ROOT file"):
+            raise errors.InputFileError(
+                name, f"is not a ROOT file ({_first_line(exc)}); the analysis needs "
+                "CMS NanoAOD ROOT files") from exc
+        raise errors.InputFileError(
+            name, f"cannot be decoded while {action} it ({_first_line(exc)}); it "
+            "is probably corrupt: copy or download it again") from exc
+    except (KeyError, EOFError, zlib.error, struct.error,
+            uproot.deserialization.DeserializationError) as exc:
+        raise errors.InputFileError(
+            name, f"cannot be decoded while {action} it ({type(exc).__name__}: "
+            f"{_first_line(exc)}); it is probably truncated or corrupt: copy or "
+            "download it again") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (uproot's are long)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def write_skim(path: str | Path, events: EventColumns,
+               compression_level: int = 1) -> None:
+    """Write events as a NanoAOD-layout skim (see :func:`write_events`).
+
+    Args:
+        path: Output ROOT file, written atomically.
+        events: The kept events with all their objects.
+        compression_level: ZLIB level.
+    """
+    write_events(path, events.as_arrays(), compression_level=compression_level)
 
 
 def _group_collections(columns: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""The histogram stage: one skim (or raw NanoAOD file) -> FileHistograms.
+
+Every histogram variation of the file set is filled in one pass of
+:func:`topxsec.kernels.histograms.histogram_kernel`; the results are
+unnormalized (the sigma * L / N weight is applied at the merge).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import numpy as np
+
+from topxsec import hists, nanoaod, spec
+from topxsec.kernels import kernel_inputs
+from topxsec.kernels.common import make_params
+from topxsec.kernels.histograms import (
+    CUTFLOW,
+    N_JET_VARIATIONS,
+    SLOT_NAMES,
+    histogram_kernel,
+)
+
+log = logging.getLogger(__name__)
+
+
+def fill_events(events: nanoaod.EventColumns, process: str, variation: str,
+                binning: spec.Binning = spec.Binning(), cuts: spec.Cuts = spec.Cuts()
+                ) -> hists.FileHistograms:
+    """Fill the histograms of events already read.
+
+    Args:
+        events: The events (``spec.NEEDED_BRANCHES``).
+        process: The file set's process, e.g. ``"ttbar"``.
+        variation: The file set's variation, e.g. ``"nominal"`` or ``"PS_var"``.
+        binning: Histogram binning.
+        cuts: Selection thresholds.
+
+    Returns:
+        Region -> every name of ``spec.histogram_variations(process,
+        variation)`` -> histogram, with the nominal cutflow and event count.
+    """
+    names = spec.histogram_variations(process, variation)
+    alternative = variation != "nominal"
+    edges = np.asarray(binning.edges(), dtype=np.float64)
+
+    sumw, sumw2, cutflow = histogram_kernel(
+        *kernel_inputs(events), make_params(cuts), edges,
+        1 if alternative else N_JET_VARIATIONS,
+        any(name.startswith("btag_var_") for name in names),
+        any(name in spec.SCALE_VARIATIONS for name in names),
+    )
+
+    histograms: dict[str, dict[str, hists.Histogram]] = {}
+    for r, region in enumerate(spec.REGIONS):
+        histograms[region] = {}
+        for name in names:
+            slot = 0 if alternative else SLOT_NAMES.index(name)
+            histograms[region][name] = hists.Histogram(edges, sumw[r, slot],
+                                                       sumw2[r, slot])
+    return hists.FileHistograms(
+        process=process, variation=variation, edges=edges, histograms=histograms,
+        source=events.source, events=events.n_events,
+        cutflow={name: int(count) for name, count in zip(CUTFLOW, cutflow)},
+    )
+
+
+def fill_file_histograms(source: str | os.PathLike[str], process: str,
+                         variation: str, binning: spec.Binning = spec.Binning(),
+                         cuts: spec.Cuts = spec.Cuts()) -> hists.FileHistograms:
+    """Read one skim (or raw NanoAOD file) and fill all its histograms.
+
+    Args:
+        source: The skim, a raw NanoAOD file, or a URL of one.
+        process: The file set's process.
+        variation: The file set's variation.
+        binning: Histogram binning.
+        cuts: Selection thresholds (those of the skim, or tighter).
+
+    Returns:
+        The unnormalized histograms, with ``cutflow`` and ``events`` (the
+        number of events in ``source``) set.
+
+    Raises:
+        errors.InputFileError: The input cannot be read.
+    """
+    started = time.perf_counter()
+    events = nanoaod.read_events(source)
+    result = fill_events(events, process, variation, binning, cuts)
+    log.info("filled %d histograms of %s (%s %s): %d events, %d in 4j1b, "
+             "%d in 4j2b, %.2f s", len(result.histograms[spec.REGIONS[0]]),
+             source, process, variation, events.n_events, result.cutflow["4j1b"],
+             result.cutflow["4j2b"], time.perf_counter() - started)
+    return result
