@@ -49,6 +49,9 @@ NANOAOD_DTYPES: dict[str, np.dtype] = {
     "event": np.dtype(np.uint64),
 }
 
+#: Parallel range requests of an HTTP(S) read.
+HTTP_WORKERS = 8
+
 #: A branch reader: (tree, branch names, entry_start, entry_stop) -> branch
 #: name -> flat values, or (offsets, contents) for a jagged branch.
 BranchReader = Callable[
@@ -361,15 +364,23 @@ def _entry_range(source: str, num_entries: int, entry_start: int | None,
     return min(start, stop), stop
 
 
-def _source_handler(name: str) -> Any:
-    """uproot Source class for a path or URL (no fsspec layer, no aiohttp)."""
+def _source_options(name: str) -> dict[str, Any]:
+    """uproot source options for a path or URL (no fsspec layer, no aiohttp).
+
+    HTTP(S) uses one range request per basket from a few threads rather than
+    uproot's multipart ``HTTPSource``: in uproot 5.7 the latter fails on a
+    read with no free baskets (all embedded in the TTree, as in small files)
+    and mis-batches very long ``Range`` headers (fixed upstream in
+    scikit-hep/uproot5#1653); revisit when the environment has that fix.
+    """
     import uproot
 
     if name.startswith("root://"):
-        return uproot.source.xrootd.XRootDSource
+        return {"handler": uproot.source.xrootd.XRootDSource}
     if name.startswith(("http://", "https://")):
-        return uproot.source.http.HTTPSource
-    return uproot.source.file.MemmapSource
+        return {"handler": uproot.source.http.MultithreadedHTTPSource,
+                "num_workers": HTTP_WORKERS}
+    return {"handler": uproot.source.file.MemmapSource}
 
 
 @contextlib.contextmanager
@@ -388,7 +399,7 @@ def _open_tree(name: str) -> Iterator[Any]:
 
     with _input_errors(name, "opening"):
         target = name if is_remote(name) else Path(name)
-        file = uproot.open(target, handler=_source_handler(name))
+        file = uproot.open(target, **_source_options(name))
     try:
         with _input_errors(name, "reading the directory of"):
             if TREE_NAME not in file:
@@ -418,10 +429,11 @@ def _input_errors(name: str, action: str) -> Iterator[None]:
     except FileNotFoundError as exc:
         if is_remote(name):
             raise errors.RemoteReadError(
-                name, f"not found on the server while {action} it ({exc}); check "
-                "the URL and the mirror prefix") from exc
+                name, f"not found on the server while {action} it "
+                f"({_first_line(exc)}); check the URL and the mirror prefix") from exc
         raise errors.InputFileError(
-            name, f"does not exist ({exc}); check the path in the file set") from exc
+            name, f"does not exist ({_first_line(exc)}); check the path in the file "
+            "set") from exc
     except (OSError, http.client.HTTPException) as exc:
         if is_remote(name):
             raise errors.RemoteReadError(
