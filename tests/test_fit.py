@@ -388,11 +388,35 @@ def test_explicit_data_array(workspace: dict[str, Any],
 @pytest.mark.parametrize(
     "options",
     [{"fixed": {"Lumi": 0.0}}, {"init": {"staterror_4j2b SR[11]": 1.0}},
-     {"data": "asimov", "asimov_values": {"mu": 1.0}}, {"data": "observe"}],
+     {"data": "asimov", "asimov_values": {"mu": 1.0}}, {"data": "observe"},
+     {"asimov_values": {"ttbar_norm": 2.0}}],
 )
 def test_bad_options(workspace: dict[str, Any], options: dict[str, Any]) -> None:
     with pytest.raises(WorkspaceError):
         fitting.fit_workspace(workspace, **options)
+
+
+def test_bins_without_simulated_events() -> None:
+    histograms = _small_histograms()
+    for name in ("4j2b_ttbar", "4j2b_wjets", "4j2b_pseudodata"):
+        hist = histograms[name]
+        values = hist.sumw.copy()
+        values[4:8] = 0.0       # 110 to 190 GeV: the first rebinned bin
+        histograms[name] = Histogram(hist.edges, values, values)
+    model = _small_model()
+    model["mc_stat"]["enabled"] = True
+    ws = wsp.build_workspace(histograms, model)
+
+    got = fitting.fit_workspace(ws)
+
+    assert got.status["valid"]
+    assert got.fixed == ["staterror_4j2b SR[0]"]
+    assert got.error("staterror_4j2b SR[0]") == 0.0
+    assert got.value("ttbar_norm") == pytest.approx(1.2, rel=1e-3)
+    yields = fitting.model_yields(ws, got, model=model)["channels"]["4j2b SR"]
+    assert yields["total"][0] == 0.0 and yields["total_uncertainty"][0] == 0.0
+    prefit = fitting.model_yields(ws, model=model)["channels"]["4j2b SR"]
+    assert prefit["total_uncertainty"][0] == 0.0
 
 
 def test_failed_fit_is_returned_invalid(

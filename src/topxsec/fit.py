@@ -153,7 +153,7 @@ def model_and_data(
 
     Raises:
         WorkspaceError: If the workspace is not valid, ``data`` is unknown or has
-            the wrong length.
+            the wrong length, or ``asimov_values`` come without Asimov data.
     """
     import pyhf
 
@@ -176,6 +176,10 @@ def model_and_data(
             )
     else:
         values = np.asarray(data, dtype=float)
+    if asimov_values and not (isinstance(data, str) and data == ASIMOV):
+        raise WorkspaceError(
+            f"asimov_values given for data {data!r}; they apply to data='asimov' only"
+        )
     expected = model.config.nmaindata + model.config.nauxdata
     if values.shape != (expected,):
         raise WorkspaceError(
