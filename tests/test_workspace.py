@@ -312,9 +312,9 @@ def test_reference_workspace_contents(
     ps_up = rebinned("4j2b_ttbar_PS_var")
     hi = ps_up.sum() / nominal.sum()
     assert mods[("PS variation", "normsys")] == pytest.approx({"hi": hi, "lo": 2 - hi})
-    np.testing.assert_allclose(mods[("PS variation", "histosys")]["hi_data"], ps_up / hi)
-    np.testing.assert_allclose(mods[("PS variation", "histosys")]["lo_data"],
-                               2 * nominal - ps_up / hi)
+    shape = mods[("PS variation", "histosys")]
+    np.testing.assert_allclose(shape["hi_data"], ps_up / hi)
+    np.testing.assert_allclose(shape["lo_data"], 2 * nominal - ps_up / hi)
 
     down = rebinned("4j2b_ttbar_scaledown")
     assert mods[("ttbar scale variations", "normsys")]["lo"] == pytest.approx(
@@ -325,7 +325,8 @@ def test_reference_workspace_contents(
     assert ("ME variation", "normsys") not in wjets
     assert ("ttbar_norm", "normfactor") not in wjets
 
-    data = next(o for o in reference_workspace["observations"] if o["name"] == "4j1b CR")
+    observations = reference_workspace["observations"]
+    data = next(o for o in observations if o["name"] == "4j1b CR")
     np.testing.assert_allclose(data["data"], rebinned("4j1b_pseudodata"))
 
 

@@ -323,7 +323,9 @@ def _check_systematics(
 # --- building blocks --------------------------------------------------------
 
 
-def rebin(hist: Histogram, edges: Sequence[float], name: str = "histogram") -> Histogram:
+def rebin(
+    hist: Histogram, edges: Sequence[float], name: str = "histogram"
+) -> Histogram:
     """Merge the bins of a histogram into wider bins.
 
     Everything below the first new edge (the old underflow included) goes to the
