@@ -101,7 +101,11 @@ def _m_bjj(n_sel: int, sel_index: np.ndarray, sel_pt: np.ndarray, jets: tuple,
         scratch[3, a] = energy
         is_b[a] = np.float64(btag[j]) > btag_cut
 
+    # The pT comparison is on sqrt(pT^2), as written in the spec: two pT^2
+    # that differ may round to one pT, which is then an exact tie. The sqrt is
+    # skipped where pT^2 alone shows that the triplet cannot win.
     best_pt = -1.0
+    best_pt2 = -1.0
     best_mass = np.nan
     for a in range(n_sel - 2):
         for b in range(a + 1, n_sel - 1):
@@ -110,9 +114,13 @@ def _m_bjj(n_sel: int, sel_index: np.ndarray, sel_pt: np.ndarray, jets: tuple,
                     continue
                 sx = scratch[0, a] + scratch[0, b] + scratch[0, c]
                 sy = scratch[1, a] + scratch[1, b] + scratch[1, c]
-                triplet_pt = np.sqrt(sx * sx + sy * sy)
+                pt2 = sx * sx + sy * sy
+                if not pt2 > best_pt2:
+                    continue
+                triplet_pt = np.sqrt(pt2)
                 if triplet_pt > best_pt:
                     best_pt = triplet_pt
+                    best_pt2 = pt2
                     sz = scratch[2, a] + scratch[2, b] + scratch[2, c]
                     se = scratch[3, a] + scratch[3, b] + scratch[3, c]
                     best_mass = invariant_mass(se, sx, sy, sz)
