@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import gc
 import http.server
+import json
+import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -333,3 +338,90 @@ def test_select_keeps_all_objects_in_order(random_events: RandomEvents) -> None:
     for collection in ("Jet", "Electron", "Muon"):
         np.testing.assert_array_equal(kept.counts(collection),
                                       ak.num(reference[f"{collection}_pt"]))
+
+
+_XROOTD_CONFIG = """\
+all.role server
+xrd.port 1094
+xrd.allow host localhost
+xrd.allow host 127.0.0.1
+all.export /
+oss.localroot {root}
+all.adminpath {admin}
+all.pidpath {admin}
+"""
+
+_XROOTD_SESSION = """\
+ip link set lo up
+cd "$ADMIN" || exit 1
+xrootd -R xrootd -c "$CONFIG" > "$ADMIN/server.log" 2>&1 &
+server=$!
+for i in $(seq 100); do
+  xrdfs root://127.0.0.1:1094 query config version > /dev/null 2>&1 && break
+  sleep 0.1
+done
+"$PYTHON" -W error -c "$CLIENT" "$1"
+status=$?
+kill $server
+wait $server
+exit $status
+"""
+
+_XROOTD_CLIENT = """\
+import json, os, sys
+import numpy as np
+from topxsec import errors
+from topxsec.nanoaod import read_events
+
+local = read_events(sys.argv[1], entry_start=10, entry_stop=190)
+remote = read_events("root://127.0.0.1:1094//ttbar.root", entry_start=10,
+                     entry_stop=190)
+out = {"equal": all(np.array_equal(remote[k], local[k]) for k in local.columns),
+       "n_events": remote.n_events, "bytes": [remote.bytes_read, local.bytes_read]}
+for url in ("root://127.0.0.1:1094//missing.root",
+            "root://127.0.0.1:1095//ttbar.root"):
+    try:
+        read_events(url)
+    except errors.RemoteReadError as exc:
+        out[url] = str(exc)
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("xrootd") is None or shutil.which("unshare") is None
+                    or shutil.which("ip") is None or os.geteuid() != 0,
+                    reason="needs xrootd-server, unshare, ip and root")
+def test_reads_over_xrootd(real_file: str) -> None:
+    """root:// through a real XRootD server, in a network namespace of its own.
+
+    XRootD 5.5 cannot bind to loopback only, so the server runs in a new
+    network namespace whose only interface is the loopback one.
+    """
+    root = Path(tempfile.mkdtemp(prefix="topxsec-xrootd-", dir="/tmp"))
+    try:
+        admin = root / "admin"
+        admin.mkdir()
+        root.chmod(0o755)
+        admin.chmod(0o777)
+        shutil.copy(real_file, root / "ttbar.root")
+        (root / "ttbar.root").chmod(0o644)
+        config = root / "xrootd.cfg"
+        config.write_text(_XROOTD_CONFIG.format(root=root, admin=admin))
+        env = {**os.environ, "ADMIN": str(admin), "CONFIG": str(config),
+               "PYTHON": sys.executable, "CLIENT": _XROOTD_CLIENT,
+               # fail fast on the closed port instead of XRootD's long retries
+               "XRD_CONNECTIONRETRY": "1", "XRD_CONNECTIONWINDOW": "5"}
+
+        run = subprocess.run(["unshare", "-n", "bash", "-c", _XROOTD_SESSION,
+                              "session", real_file], capture_output=True,
+                             text=True, env=env, timeout=300, check=False)
+        assert run.returncode == 0, run.stderr + (admin / "server.log").read_text()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    out = json.loads(run.stdout.splitlines()[-1])
+    assert out["equal"] and out["n_events"] == 180
+    assert out["bytes"][0] == out["bytes"][1]
+    assert "not found on the server" in out["root://127.0.0.1:1094//missing.root"]
+    assert "remote read failed" in out["root://127.0.0.1:1095//ttbar.root"]
