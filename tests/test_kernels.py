@@ -22,6 +22,7 @@ from topxsec.kernels.common import bin_index, jet_pt_res_factors, make_params, m
 from topxsec.kernels.histograms import SLOT_NAMES
 from topxsec.kernels.skim import skim_kernel
 from topxsec.nanoaod import EventColumns, read_events, write_events
+from topxsec.numba_options import SHARED_KERNEL_SOURCES, kernel_fingerprint
 
 PROCESS_CASES = [
     ("ttbar", "nominal"),
@@ -89,15 +90,32 @@ def test_histograms_match_reference_other_binning(
                              binning=spec.Binning(bins=7, low=30.0, high=310.0))
 
 
-def test_demo_input_matches_reference(tmp_path: Path) -> None:
-    """Files of the demo generator, when it exists, agree with the reference."""
+@pytest.mark.parametrize(("process", "variation", "working_muon_id", "n_events"), [
+    ("ttbar", "nominal", False, 4000),
+    ("ttbar", "nominal", True, 4000),
+    ("wjets", "nominal", True, 200_000),  # generator-filtered: few entries
+    ("ttbar", "PS_var", True, 4000),
+])
+def test_demo_input_matches_reference(tmp_path: Path, process: str, variation: str,
+                                      working_muon_id: bool, n_events: int) -> None:
+    """Files of the demo generator agree with the reference; the skim of them
+    keeps every event that reaches a region."""
     demo = pytest.importorskip("topxsec.demo")
-    if not hasattr(demo, "generate_file"):
-        pytest.skip("topxsec.demo.generate_file not written yet")
-
     path = tmp_path / "demo.root"
-    demo.generate_file(path, "ttbar", "nominal", 3000, seed=5)
-    assert_matches_reference(read_events(path), "ttbar", "nominal")
+    demo.generate_file(path, process, variation, 0, n_events, seed=5,
+                       working_muon_id=working_muon_id)
+    events = read_events(path)
+
+    assert_matches_reference(events, process, variation)
+    keep, _ = skim_kernel(*kernel_inputs(events), make_params(spec.Cuts()))
+    np.testing.assert_array_equal(keep, reference.skim_mask(events.to_awkward()))
+    full = fill_events(events, process, variation)
+    skimmed = fill_events(events.select(keep), process, variation)
+    for region in spec.REGIONS:
+        for name, hist in full.histograms[region].items():
+            np.testing.assert_array_equal(skimmed.histograms[region][name].sumw,
+                                          hist.sumw)
+    assert full.cutflow["4j1b"] > 10 and full.cutflow["4j2b"] > 10
 
 
 def test_skim_kernel_matches_reference(random_columns: EventColumns) -> None:
@@ -300,6 +318,19 @@ def test_warm_up_covers_real_and_skim_types(real_file: str, tmp_path: Path) -> N
     assert all(len(signatures) == 1 for signatures in after.values())
 
 
+def test_fingerprint_follows_the_kernel_source(tmp_path: Path) -> None:
+    """Editing a kernel module (or the helpers) moves it to a fresh cache."""
+    source = tmp_path / "kernel_module.py"
+    source.write_text("x = 1\n")
+    before = kernel_fingerprint(source)
+    source.write_text("x = 2\n")
+    kernel_fingerprint.cache_clear()
+
+    assert kernel_fingerprint(source) != before
+    assert len(before) == 16
+    assert all(path.exists() for path in SHARED_KERNEL_SOURCES)
+
+
 def test_warm_up_rejects_unknown_kernel() -> None:
     with pytest.raises(KeyError, match="nope"):
         warm_up(["nope"])
@@ -325,8 +356,10 @@ def test_warm_up_fills_and_reuses_a_shared_cache(tmp_path: Path) -> None:
     cold = _run_warm_up(env)
     warm = _run_warm_up(env)
 
-    assert cold["cache_dir"].startswith(str(tmp_path / "cache"))
-    assert cold["fingerprint"] in cold["cache_dir"]
+    assert cold["cache_base"] == str(tmp_path / "cache")
+    directories = {k["cache_dir"] for k in cold["kernels"].values()}
+    assert len(directories) == len(KERNELS)  # one fingerprint per kernel module
+    assert all(d.startswith(str(tmp_path / "cache" / "topxsec-")) for d in directories)
     assert not any(k["loaded_from_cache"] for k in cold["kernels"].values())
     assert all(k["loaded_from_cache"] for k in warm["kernels"].values())
 
@@ -340,5 +373,5 @@ def test_kernels_run_without_a_writable_cache(tmp_path: Path) -> None:
 
     info = _run_warm_up(env)
 
-    assert info["cache_dir"] is None
+    assert all(k["cache_dir"] is None for k in info["kernels"].values())
     assert not any(k["loaded_from_cache"] for k in info["kernels"].values())

@@ -15,13 +15,16 @@ Why these options:
 - ``boundscheck=False`` (numba's default, stated for clarity).
 
 numba's cache checks only the source file of the cached function itself, not
-the helpers it inlines from other modules (``kernels/common.py``). So that an
-edited helper never leaves a stale kernel in a shared cache, the kernels are
-cached in a sub-directory named after a fingerprint of every kernel source file
-and the numba version: ``<base>/topxsec-<fingerprint>/``. ``<base>`` is
-``$NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/topxsec-numba`` (default
-``~/.cache/topxsec-numba``). If that directory cannot be written, the kernels
-compile in memory in every process (slower start, same results).
+the helpers it inlines from other modules. So that an edited helper never
+leaves a stale kernel in a shared cache, each kernel is cached in a
+sub-directory named after a fingerprint of its own source file, the helpers'
+``kernels/common.py``, this file and the numba version:
+``<base>/topxsec-<fingerprint>/`` (the same files the workflow's compile rule
+depends on). Helpers shared by kernels therefore belong in
+``kernels/common.py``. ``<base>`` is ``$NUMBA_CACHE_DIR`` if set, else
+``$XDG_CACHE_HOME/topxsec-numba`` (default ``~/.cache/topxsec-numba``). If
+that directory cannot be written, the kernels compile in memory in every
+process (slower start, same results).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import inspect
 import logging
 import os
 import tempfile
@@ -57,22 +61,27 @@ HELPER_OPTIONS: dict[str, Any] = {**KERNEL_OPTIONS, "inline": "always"}
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
+#: Sources every kernel depends on besides its own module.
+SHARED_KERNEL_SOURCES: tuple[Path, ...] = (
+    _PACKAGE_DIR / "numba_options.py",
+    _PACKAGE_DIR / "kernels" / "common.py",
+)
 
-def kernel_source_files() -> list[Path]:
-    """Return the source files the compiled kernels depend on, sorted."""
-    return [_PACKAGE_DIR / "numba_options.py",
-            *sorted((_PACKAGE_DIR / "kernels").glob("*.py"))]
 
+@functools.lru_cache(maxsize=None)
+def kernel_fingerprint(source_file: str | Path) -> str:
+    """Return a short hash of a kernel's sources and the numba version.
 
-@functools.lru_cache(maxsize=1)
-def kernel_fingerprint() -> str:
-    """Return a short hash of the kernel sources and the numba version.
+    Args:
+        source_file: The module that defines the kernel.
 
     Returns:
-        16 hex digits; it changes whenever any kernel source file changes.
+        16 hex digits; they change whenever the kernel's module, the shared
+        helpers or this file change.
     """
     digest = hashlib.sha256(numba.__version__.encode())
-    for path in kernel_source_files():
+    sources = dict.fromkeys([*SHARED_KERNEL_SOURCES, Path(source_file).resolve()])
+    for path in sources:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -88,9 +97,16 @@ def cache_base_dir() -> Path:
     return Path(xdg) / "topxsec-numba"
 
 
-def kernel_cache_dir() -> Path | None:
-    """Return the writable fingerprinted cache directory, or None if unusable."""
-    path = cache_base_dir() / f"topxsec-{kernel_fingerprint()}"
+def kernel_cache_dir(source_file: str | Path) -> Path | None:
+    """Return the writable cache directory of a kernel module, or None.
+
+    Args:
+        source_file: The module that defines the kernel.
+
+    Returns:
+        ``<base>/topxsec-<fingerprint>``, created; None if it is not writable.
+    """
+    path = cache_base_dir() / f"topxsec-{kernel_fingerprint(source_file)}"
     try:
         path.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=path).close()
@@ -127,7 +143,7 @@ def kernel(func: F) -> F:
         The numba dispatcher; it compiles lazily for the argument types of
         each call, or loads the compiled code from the cache.
     """
-    path = kernel_cache_dir()
+    path = kernel_cache_dir(inspect.getfile(func))
     if path is not None:
         with _numba_cache_dir(path):
             try:

@@ -95,6 +95,7 @@ def _compile_one(name: str) -> dict[str, Any]:
     stats = dispatcher.stats
     return {
         "seconds": round(seconds, 3),
+        "cache_dir": stats.cache_path,
         "loaded_from_cache": sum(stats.cache_hits.values()) > 0,
         "signatures": [str(signature) for signature in dispatcher.signatures],
     }
@@ -110,8 +111,8 @@ def warm_up(kernels: Sequence[str] | None = None) -> dict[str, Any]:
         kernels: Names of :data:`KERNELS` to compile (default: all).
 
     Returns:
-        ``numba_version``, ``cache_dir`` (None if caching is off),
-        ``fingerprint`` and ``kernels``: name -> ``seconds``,
+        ``numba_version``, ``cache_base`` and ``kernels``: name ->
+        ``seconds``, ``cache_dir`` (None if caching is off),
         ``loaded_from_cache``, ``signatures``.
 
     Raises:
@@ -119,7 +120,7 @@ def warm_up(kernels: Sequence[str] | None = None) -> dict[str, Any]:
     """
     import numba
 
-    from topxsec.numba_options import kernel_cache_dir, kernel_fingerprint
+    from topxsec.numba_options import cache_base_dir
 
     names = list(KERNELS) if kernels is None else list(kernels)
     unknown = [name for name in names if name not in KERNELS]
@@ -132,10 +133,8 @@ def warm_up(kernels: Sequence[str] | None = None) -> dict[str, Any]:
         log.info("kernel %s ready in %.2f s (%s)", name, report[name]["seconds"],
                  "from cache" if report[name]["loaded_from_cache"] else "compiled")
 
-    cache_dir = kernel_cache_dir()
     return {
         "numba_version": numba.__version__,
-        "cache_dir": None if cache_dir is None else str(cache_dir),
-        "fingerprint": kernel_fingerprint(),
+        "cache_base": str(cache_base_dir()),
         "kernels": report,
     }
