@@ -113,6 +113,8 @@ JET_ID_ENDCAP = np.array([0.30, 0.0, 0.70])
 JET_ID_FORWARD = np.array([0.15, 0.0, 0.85])
 #: CSVv2 value of jets without usable tracks (as in the real files).
 BTAG_NO_TRACKS = -10.0
+#: Light-jet mistag rate relative to 100 GeV: a + b pT.
+MISTAG_PT_SLOPE = (0.8, 0.002)
 
 #: Event numbering: ``luminosityBlock = (set * FILES_PER_SET + index) *
 #: LUMIS_PER_FILE + 1 + i // EVENTS_PER_LUMI``, ``event = lumi * 100 + i % 100``.
@@ -133,6 +135,8 @@ class SampleModel:
         berends: Geometric (Berends-scaling) instead of Poisson multiplicity.
         extra_pt_min: Lowest parton pT of an extra jet.
         extra_pt_index: Extra-jet spectrum dN/dpT ~ pT^-index.
+        extra_pt_growth: Events with more extra jets are harder: their lowest
+            pT grows by this fraction per jet beyond the first.
         extra_eta_width: Gaussian width of the extra jets' pseudorapidity.
         fsr_prob: Probability that a quark of the hard process radiates a
             resolved gluon jet.
@@ -160,6 +164,7 @@ class SampleModel:
     berends: bool = False
     extra_pt_min: float = 20.0
     extra_pt_index: float = 2.5
+    extra_pt_growth: float = 0.0
     extra_eta_width: float = 1.8
     fsr_prob: float = 0.15
     mass_shape: float = 1.5
@@ -179,7 +184,8 @@ class SampleModel:
     filtered: bool = False
 
 
-_TTBAR = SampleModel(extra_jets=1.4, fsr_prob=0.2, mass_scale=160.0, response=1.02)
+_TTBAR = SampleModel(extra_jets=1.3, extra_pt_index=2.3, fsr_prob=0.2, mass_scale=150.0,
+                     response=1.02)
 
 #: The nine file sets of the task and their settings. The ttbar alternatives
 #: differ the way the real samples do: scale up / down more / less radiation,
@@ -188,20 +194,22 @@ _TTBAR = SampleModel(extra_jets=1.4, fsr_prob=0.2, mass_scale=160.0, response=1.
 #: efficiency.
 MODELS: dict[tuple[str, str], SampleModel] = {
     ("ttbar", "nominal"): _TTBAR,
-    ("ttbar", "scaledown"): replace(_TTBAR, extra_jets=1.2, fsr_prob=0.16),
-    ("ttbar", "scaleup"): replace(_TTBAR, extra_jets=1.55, fsr_prob=0.24),
-    ("ttbar", "ME_var"): replace(_TTBAR, extra_jets=2.0, mass_scale=185.0),
+    ("ttbar", "scaledown"): replace(_TTBAR, extra_jets=1.1, fsr_prob=0.16),
+    ("ttbar", "scaleup"): replace(_TTBAR, extra_jets=1.4, fsr_prob=0.24),
+    ("ttbar", "ME_var"): replace(_TTBAR, extra_jets=1.85, mass_scale=175.0),
     ("ttbar", "PS_var"): replace(
-        _TTBAR, extra_jets=1.65, response=0.99, out_of_cone=0.95, btag_b=1.4
+        _TTBAR, extra_jets=1.55, response=0.97, out_of_cone=0.95, btag_b=1.4
     ),
     ("single_top_s_chan", "nominal"): SampleModel(
         extra_jets=0.8, mass_scale=150.0, filtered=True
     ),
-    ("single_top_t_chan", "nominal"): SampleModel(extra_jets=0.25, filtered=True),
-    ("single_top_tW", "nominal"): SampleModel(extra_jets=0.85, mass_scale=190.0),
+    ("single_top_t_chan", "nominal"): SampleModel(extra_jets=0.22, filtered=True),
+    ("single_top_tW", "nominal"): SampleModel(extra_jets=0.8, extra_pt_index=2.3,
+                                               mass_scale=190.0),
     ("wjets", "nominal"): SampleModel(
-        extra_jets=0.32, berends=True, extra_pt_min=25.0, extra_pt_index=2.5,
-        p_charm=0.06, p_cc=0.02, p_bb=0.015, system_rapidity=2.0, filtered=True,
+        extra_jets=0.265, berends=True, extra_pt_min=25.0, extra_pt_index=3.0,
+        extra_pt_growth=0.2, p_charm=0.06, p_cc=0.015, p_bb=0.005,
+        system_rapidity=2.0, filtered=True,
     ),
 }
 
@@ -211,7 +219,7 @@ TW_ISR_B_PROB = 0.8
 #: Mean pT above 10 GeV of that b.
 TW_ISR_B_PT = 30.0
 #: t-channel: mean top pT / 2, spectator b mean pT above 10 GeV, its eta width.
-T_CHANNEL_TOP_PT, T_CHANNEL_SPECTATOR_PT, T_CHANNEL_SPECTATOR_ETA = 38.0, 40.0, 1.2
+T_CHANNEL_TOP_PT, T_CHANNEL_SPECTATOR_PT, T_CHANNEL_SPECTATOR_ETA = 55.0, 30.0, 1.2
 
 
 # --- four-vectors ----------------------------------------------------------------
@@ -532,13 +540,25 @@ def _system_mass(rng: np.random.Generator, model: SampleModel,
 
 def _extra_jets(rng: np.random.Generator, model: SampleModel,
                 skeleton: _Skeleton) -> _Objects:
-    """The extra (ISR) jets, their flavours set by ``skeleton.heavy``."""
+    """The extra (ISR) jets, their flavours set by ``skeleton.heavy``.
+
+    A heavy-flavour pair comes from a gluon splitting: its second jet goes at
+    Delta R 0.4-1.6 (log-uniform) from the first.
+    """
     n = len(skeleton.n_extra)
-    k = max(int(skeleton.n_extra.max(initial=0)), 1)
-    pt = _power_law(rng, model.extra_pt_min, model.extra_pt_index, (n, k))
+    k = max(int(skeleton.n_extra.max(initial=0)), 2)
+    growth = 1.0 + model.extra_pt_growth * np.maximum(skeleton.n_extra - 1, 0)
+    pt = _power_law(rng, 1.0, model.extra_pt_index, (n, k))
+    pt = pt * (model.extra_pt_min * growth)[:, None]
     pt = np.minimum(pt, 2000.0)
     eta = np.clip(rng.normal(0.0, model.extra_eta_width, (n, k)), -5.0, 5.0)
     phi = rng.uniform(-np.pi, np.pi, (n, k))
+
+    pair = skeleton.heavy >= 2
+    delta_r = 0.4 * 4.0 ** rng.uniform(0.0, 1.0, n)
+    angle = rng.uniform(-np.pi, np.pi, n)
+    eta[:, 1] = np.where(pair, eta[:, 0] + delta_r * np.cos(angle), eta[:, 1])
+    phi[:, 1] = np.where(pair, phi[:, 0] + delta_r * np.sin(angle), phi[:, 1])
 
     slot = np.arange(k)[None, :]
     heavy = skeleton.heavy[:, None]
@@ -976,7 +996,9 @@ def _csv(rng: np.random.Generator, model: SampleModel, pt: np.ndarray,
                        model.btag_light)
     width = np.select([is_b, is_c], [1.8, 1.5], 0.45)
     value = 1.0 / (1.0 + np.exp(-(centre + width * rng.normal(0.0, 1.0, pt.shape))))
-    tail = np.where(kind == 3, 2.0 * model.btag_light_tail, model.btag_light_tail)
+    # The mistag rate rises with pT (x0.86 at 30 GeV, x1 at 100, x1.4 at 300).
+    rising = MISTAG_PT_SLOPE[0] + MISTAG_PT_SLOPE[1] * np.minimum(pt, 500.0)
+    tail = np.where(kind == 3, 2.0, rising) * model.btag_light_tail
     in_tail = ~(is_b | is_c) & (rng.uniform(0.0, 1.0, pt.shape) < tail)
     value = np.where(in_tail, rng.uniform(0.15, 1.0, pt.shape), value)
 
