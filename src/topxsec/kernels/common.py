@@ -98,6 +98,9 @@ def pt_res_factor(run: np.uint32, lumi: np.uint32, event: np.uint64,
 
     A Box-Muller normal deviate of mean 1 and the given width, from two
     uniform deviates hashed from (run, luminosity block, event, jet index).
+    The hash is exact integer arithmetic; ``log`` and ``cos`` are the C
+    library's, so the factor is bit-reproducible for a given libm (numpy's
+    SIMD ``log`` can differ from it in the last bit, see tests/test_kernels).
     """
     h = _SEED
     h = mix64((h ^ np.uint64(run)) + _GOLDEN)
