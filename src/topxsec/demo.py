@@ -6,41 +6,47 @@ types, and its events are made the way the real ones are, in three steps:
 
 1. **Skeleton** (every event, cheap): the discrete decisions - W and tau decay
    channels, the numbers of extra (ISR) jets and final-state splittings, the
-   heavy flavour of the extra jets. They fix an upper bound on how many jets
-   an event can have above the selection's pT cut and whether it has a lepton
-   that can pass the tight selection.
-2. **Hard process** (kept events only): top pairs decay as t -> bW with
-   Breit-Wigner top and W masses, W -> l nu / q q' with their branching
-   fractions, tau -> l nu nu / hadrons; single top in its s-, t- and
-   tW-channel topologies; W+jets with a Berends-like (geometric) jet
-   multiplicity. The hard system recoils against the extra jets.
+   heavy flavour of the extra jets. They bound how many jets an event can
+   have above the selection's pT cut and tell whether it has a lepton that
+   can pass the tight selection.
+2. **Hard process** (kept events only): t t-bar from gluon fusion (forward
+   tops at high mass), t -> bW with Breit-Wigner top and W masses and the W
+   helicity of top decays, W -> l nu / q q' with their branching fractions,
+   tau -> l nu nu / hadrons; single top in its s-, t- (forward light quark,
+   spectator b) and tW (initial-state b) topologies; W+jets with a
+   Berends-like (geometric) jet multiplicity and gluon-splitting heavy
+   flavour. The hard system recoils against the extra jets.
 3. **Detector**: partons become jets through out-of-cone losses, a response and
-   a pT-dependent Gaussian resolution; partons closer than Delta R = 0.4 merge;
-   pileup adds soft jets; CSVv2 values follow the jet flavour; prompt leptons
-   get the ID, impact-parameter and isolation distributions of the real files,
-   and also appear as a jet (NanoAOD jets are not cleaned of leptons) that
-   mostly fails the tight-lepton-veto jet ID (``jetId`` 2 or 0, as in the
-   real files); b and c jets give non-prompt, non-isolated leptons.
+   a pT-dependent Gaussian resolution; partons closer than Delta R = 0.4
+   merge; pileup adds soft jets; CSVv2 values follow the jet flavour (b jets
+   pass 0.5 about 80 % of the time, c jets a third, light jets about 10 %,
+   rising with pT) with -10 for jets without tracks; prompt leptons get the
+   ID, impact-parameter and isolation distributions of the real files and
+   also appear as a jet (NanoAOD jets are not cleaned of leptons) that mostly
+   fails the tight-lepton-veto jet ID (``jetId`` 2 or 0, as in the real
+   files); b and c jets give non-prompt, non-isolated leptons.
 
-Two properties of the real 2015 files are kept on purpose: the muon ID flags
-are never set (``Muon_tightId`` is False for every muon, so the selection is
-in effect electron+jets, which is what the reference yields reflect), and
-muons are stored only above 15 GeV. ``working_muon_id=True`` sets a realistic
-tight ID instead, for tests that want muons in the selection (the yields then
-roughly double).
+The settings of each file set (:data:`MODELS`) were tuned so that the task's
+selection gives the public reference yields of one real file per set (within
+about 10-20 %) and similar H_T / m_bjj shapes. Two properties of the real
+2015 files are kept on purpose: the muon ID flags are never set
+(``Muon_tightId`` is False for every muon, so the selection is in effect
+electron+jets, which the reference yields reflect) and muons are stored only
+above 15 GeV. ``working_muon_id=True`` sets a realistic tight ID instead, for
+tests that want muons in the selection (the yields then roughly double).
 
-Generator-level filter: for processes whose selection efficiency is tiny the
-kinematics are built only for events whose skeleton allows the selection (at
-least four objects that can become a jet above the jet cut, and a lepton that
-can pass the tight selection). Soft jets are made only below a pT that no
-variation can lift over the jet cut, and non-prompt leptons never pass the
-tight ID (its isolation requirement keeps them out), so the selection implies
-the filter exactly and a filtered file with ``nevts`` unfiltered events has
-the same normalized yields as an unfiltered one.
+Generator-level filter: where the selection efficiency is tiny (W+jets,
+s- and t-channel single top) the kinematics are built only for events whose
+skeleton allows the selection: at least ``min_jets`` objects that can become
+a jet above the jet cut and a prompt lepton that can pass the tight
+selection. Soft jets are made only below a pT that no jet-pT variation lifts
+over the cut, and non-prompt leptons never pass the tight ID or isolation,
+so the selection implies the filter exactly: a filtered file standing for
+``nevts`` events has the normalized yields of an unfiltered one.
 
 The random numbers come from numpy's PCG64 seeded with
 ``SeedSequence([seed, crc32(process), crc32(variation), index])``: the same
-arguments give the same arrays on every machine.
+arguments give the same arrays.
 """
 
 from __future__ import annotations
@@ -82,6 +88,8 @@ TAU_BRANCHING = np.array([0.1782, 0.1739, 0.6479])
 
 #: Object flavour codes (jet flavour; lepton type for leptons).
 LIGHT, CHARM, BOTTOM, TAU_JET, ELECTRON, MUON = 1, 4, 5, 15, 11, 13
+#: What made a jet: partons, a prompt electron or muon, pileup.
+HADRONIC_JET, ELECTRON_JET, MUON_JET, SOFT_JET = 0, 1, 2, 3
 
 # --- detector model -----------------------------------------------------------
 
@@ -331,10 +339,13 @@ def _power_law(rng: np.random.Generator, low: float, index: float,
 
 def _choice(rng: np.random.Generator, probabilities: np.ndarray,
             shape: tuple[int, ...] | int) -> np.ndarray:
-    """Indices drawn with the given probabilities (vectorized inverse CDF)."""
-    cdf = np.cumsum(probabilities / np.sum(probabilities))
-    return np.minimum(np.searchsorted(cdf, rng.uniform(0.0, 1.0, shape), "right"),
-                      len(cdf) - 1)
+    """Indices drawn with the given probabilities (vectorized inverse CDF).
+
+    The CDF ends at exactly 1, so a category of probability 0 is never drawn.
+    """
+    cdf = np.cumsum(probabilities)
+    cdf = cdf / cdf[-1]
+    return np.searchsorted(cdf, rng.uniform(0.0, 1.0, shape), "right")
 
 
 # --- object containers --------------------------------------------------------
@@ -347,12 +358,6 @@ class _Objects:
     p4: np.ndarray
     flavour: np.ndarray
     valid: np.ndarray
-
-    @classmethod
-    def empty(cls, n: int, k: int) -> _Objects:
-        """``k`` invalid slots per event."""
-        return cls(np.zeros((n, k, 4)), np.zeros((n, k), np.int8),
-                   np.zeros((n, k), bool))
 
     @classmethod
     def single(cls, p4: np.ndarray, flavour: np.ndarray | int,
@@ -836,8 +841,9 @@ def _hard_event(rng: np.random.Generator, process: str, model: SampleModel,
     extra = _extra_jets(rng, model, skeleton)
     event = _HARD_PROCESSES[process](rng, model, skeleton, extra)
 
+    # The skeleton has no flag for the tW initial-state b: it never radiates.
     fsr = np.zeros(event.partons.valid.shape, bool)
-    fsr[:, :skeleton.fsr.shape[1]] = skeleton.fsr   # the tW initial b: never
+    fsr[:, :skeleton.fsr.shape[1]] = skeleton.fsr
     radiated = _radiate(rng, event.partons, fsr)
     return _Event(radiated + extra, event.leptons)
 
@@ -935,7 +941,7 @@ def _hadronic_jets(rng: np.random.Generator, model: SampleModel,
     return {"pt": pt, "eta": eta, "phi": phi,
             "mass": _jet_mass(rng, pt, partons.flavour),
             "flavour": partons.flavour, "valid": partons.valid,
-            "truth_pt": truth, "kind": np.zeros(shape, np.int8)}
+            "truth_pt": truth, "kind": np.full(shape, HADRONIC_JET, np.int8)}
 
 
 def _lepton_jets(rng: np.random.Generator, leptons: _Objects
@@ -946,10 +952,10 @@ def _lepton_jets(rng: np.random.Generator, leptons: _Objects
     pt = lepton_pt * (1.1 + rng.gamma(1.2, 0.1, shape))
     eta, phi = _eta_phi(leptons.p4)
     mass = pt * np.minimum(_lognormal(rng, 0.085, 0.5, shape), 0.4)
-    kind = np.where(leptons.flavour == ELECTRON, 1, 2).astype(np.int8)
+    kind = np.where(leptons.flavour == ELECTRON, ELECTRON_JET, MUON_JET)
     return {"pt": pt, "eta": eta, "phi": phi, "mass": mass,
             "flavour": np.full(shape, LIGHT, np.int8), "valid": leptons.valid,
-            "truth_pt": pt, "kind": kind}
+            "truth_pt": pt, "kind": kind.astype(np.int8)}
 
 
 def _soft_jets(rng: np.random.Generator, model: SampleModel,
@@ -966,7 +972,7 @@ def _soft_jets(rng: np.random.Generator, model: SampleModel,
     return {"pt": pt, "eta": eta, "phi": phi, "mass": mass,
             "flavour": np.full((n, k), LIGHT, np.int8),
             "valid": np.arange(k)[None, :] < counts[:, None],
-            "truth_pt": pt, "kind": np.full((n, k), 3, np.int8)}
+            "truth_pt": pt, "kind": np.full((n, k), SOFT_JET, np.int8)}
 
 
 def _jet_id(rng: np.random.Generator, eta: np.ndarray,
@@ -976,8 +982,10 @@ def _jet_id(rng: np.random.Generator, eta: np.ndarray,
     region = np.select([abs_eta < 2.4, abs_eta < 2.7], [0, 1], 2)
     tables = [JET_ID_CENTRAL, JET_ID_ENDCAP, JET_ID_FORWARD]
     index = np.choose(region, [_choice(rng, t, eta.shape) for t in tables])
-    index = np.where(kind == 1, _choice(rng, JET_ID_ELECTRON_JET, eta.shape), index)
-    index = np.where(kind == 2, _choice(rng, JET_ID_MUON_JET, eta.shape), index)
+    index = np.where(kind == ELECTRON_JET, _choice(rng, JET_ID_ELECTRON_JET,
+                                                   eta.shape), index)
+    index = np.where(kind == MUON_JET, _choice(rng, JET_ID_MUON_JET, eta.shape),
+                     index)
     return JET_ID_VALUES[index]
 
 
@@ -998,14 +1006,14 @@ def _csv(rng: np.random.Generator, model: SampleModel, pt: np.ndarray,
     value = 1.0 / (1.0 + np.exp(-(centre + width * rng.normal(0.0, 1.0, pt.shape))))
     # The mistag rate rises with pT (x0.86 at 30 GeV, x1 at 100, x1.4 at 300).
     rising = MISTAG_PT_SLOPE[0] + MISTAG_PT_SLOPE[1] * np.minimum(pt, 500.0)
-    tail = np.where(kind == 3, 2.0, rising) * model.btag_light_tail
+    tail = np.where(kind == SOFT_JET, 2.0, rising) * model.btag_light_tail
     in_tail = ~(is_b | is_c) & (rng.uniform(0.0, 1.0, pt.shape) < tail)
     value = np.where(in_tail, rng.uniform(0.15, 1.0, pt.shape), value)
 
     no_tracks = 0.25 * np.exp(-(np.maximum(pt, 15.0) - 15.0) / 30.0) + 0.02
     no_tracks = np.where(is_b | is_c, 0.4 * no_tracks, no_tracks)
-    no_tracks = np.select([kind == 3, (kind == 1) | (kind == 2)], [0.3, 0.42],
-                          no_tracks)
+    lepton_jet = (kind == ELECTRON_JET) | (kind == MUON_JET)
+    no_tracks = np.select([kind == SOFT_JET, lepton_jet], [0.3, 0.42], no_tracks)
     abs_eta = np.abs(eta)
     no_tracks = np.select([abs_eta >= 2.7, abs_eta >= TRACKER_ETA], [1.0, 0.85],
                           no_tracks)
@@ -1175,7 +1183,11 @@ def _chunk_columns(rng: np.random.Generator, process: str, model: SampleModel,
 
 def _event_numbers(set_number: int, index: int, positions: np.ndarray
                    ) -> dict[str, np.ndarray]:
-    """run, luminosityBlock and event of the events at ``positions``."""
+    """run, luminosityBlock and event of the events at ``positions``.
+
+    ``set_number`` is the file set's place in :data:`MODELS`; files of
+    different sets and indices get disjoint event numbers.
+    """
     block = set_number * FILES_PER_SET + index
     lumi = (block * LUMIS_PER_FILE + 1 + positions // EVENTS_PER_LUMI)
     event = lumi * EVENTS_PER_LUMI + positions % EVENTS_PER_LUMI
