@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from types import TracebackType
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -26,3 +27,12 @@ def setup_logging(log_file: str | Path | None = None,
         handlers.append(logging.FileHandler(log_file, mode="w"))
     logging.basicConfig(level=level, format=FORMAT, handlers=handlers, force=True)
     logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException,
+                  traceback: TracebackType | None) -> None:
+    """Put an exception that ends the job into the log file, traceback included."""
+    logging.getLogger("topxsec").critical(
+        "job failed: %s", error, exc_info=(kind, error, traceback)
+    )

@@ -20,9 +20,18 @@ rule compile_kernels:
 
 
 def skim_input(wildcards) -> list[str]:
-    """The input file of a skim job when it is local (URLs are read remotely)."""
+    """The input file of a skim job, if Snakemake can track it.
+
+    URLs are read by the job itself. A local file that does not exist (and is
+    not a demo file a rule makes) is left out too: then only its own job fails,
+    with a message naming it, instead of the whole DAG.
+    """
     path = job_of(wildcards).path
-    return [] if fs.is_remote(path) else [path]
+    if fs.is_remote(path):
+        return []
+    if config["fileset"]["source"] != "demo" and not os.path.exists(path):
+        return []
+    return [path]
 
 
 rule skim:
