@@ -7,4 +7,5 @@ setup_job(snakemake)  # noqa: F821 - the object Snakemake injects
 from topxsec.kernels import warm_up  # noqa: E402
 
 smk = snakemake  # noqa: F821
-write_json(smk.output[0], {"kernel": smk.wildcards.kernel, **warm_up()})
+write_json(smk.output[0], {"kernel": smk.wildcards.kernel,
+                           **warm_up([smk.wildcards.kernel])})

@@ -14,5 +14,6 @@ summary = skim_file(
     cuts=spec.Cuts(**smk.params.cuts),
     entry_start=smk.params.entry_start,
     entry_stop=smk.params.entry_stop,
+    compression_level=smk.params.compression_level,
 )
 write_json(smk.output.summary, summary)
