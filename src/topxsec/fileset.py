@@ -308,7 +308,8 @@ def demo_fileset(results: str, files_per_set: Mapping[str, int],
         results: The results directory (demo files go to ``results/demo``).
         files_per_set: ``process__variation`` (or ``default``) -> files.
         events_per_file: ``process__variation``, ``process`` or ``default``
-            -> events each file stands for (after any generator filter).
+            -> events each file stands for (for a filtered demo sample, the
+            unfiltered count: the file itself holds fewer entries).
     """
     def lookup(table: Mapping[str, int], process: str, variation: str) -> int:
         for name in (f"{process}__{variation}", process, "default"):

@@ -4,9 +4,13 @@ from topxsec.jobenv import setup_job
 
 setup_job(snakemake)  # noqa: F821 - the object Snakemake injects
 
+from topxsec import spec  # noqa: E402
 from topxsec.demo import generate_file  # noqa: E402
 
 smk = snakemake  # noqa: F821
+# The cuts only check that the generator filter stays lossless for them; they
+# are read from the config, not passed as params, so that a new cut does not
+# regenerate the demo files.
 generate_file(
     smk.output[0],
     smk.wildcards.process,
@@ -14,4 +18,5 @@ generate_file(
     int(smk.wildcards.index),
     smk.params.n_events,
     seed=smk.params.seed,
+    cuts=spec.Cuts(**smk.config["selection"]),
 )
