@@ -30,9 +30,10 @@ TIMEOUT_S = 1200
 #: config/config.yaml sets in these tables is set here too.
 TINY_DEMO = {
     "demo": {
-        "files_per_set": {"default": 1, "ttbar__nominal": 1},
+        "files_per_set": {"default": 1, "ttbar__nominal": 1, "wjets": 1},
         "events_per_file": {"default": 10000, "ttbar": 20000, "ttbar__nominal": 40000,
-                            "wjets": 2000000},
+                            "single_top_s_chan": 50000, "single_top_t_chan": 50000,
+                            "single_top_tW": 10000, "wjets": 2000000},
     },
 }
 
