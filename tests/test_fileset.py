@@ -127,3 +127,10 @@ def test_pinned_checksums_match_shared_copies() -> None:
     for name, (_, sha) in fs.PUBLIC_FILES.items():
         digest = hashlib.sha256((shared / name).read_bytes()).hexdigest()
         assert digest == sha, name
+
+
+def test_example_fileset_parses() -> None:
+    example = Path(__file__).resolve().parents[1] / "config/filesets/example.yaml"
+    fileset = fs.load_user_fileset(example)
+    assert set(fileset) == {("ttbar", "nominal"), ("wjets", "nominal")}
+    assert all(fs.is_remote(f.path) for files in fileset.values() for f in files)

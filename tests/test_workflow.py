@@ -146,6 +146,13 @@ def test_demo_run_outputs(demo_run: Path) -> None:
     log = (results / "logs" / "fit" / "fit.log").read_text()
     assert "ttbar_norm" in log
 
+    inspect = subprocess.run(
+        [sys.executable, "-m", "pyhf", "inspect", str(results / "workspace.json")],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert inspect.returncode == 0, inspect.stderr
+    assert "4j2b SR" in inspect.stdout
+
 
 def test_report(demo_run: Path) -> None:
     config = demo_run / "config.yaml"
