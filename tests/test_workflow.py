@@ -147,7 +147,8 @@ def test_demo_run_outputs(demo_run: Path) -> None:
     assert "ttbar_norm" in log
 
     inspect = subprocess.run(
-        [sys.executable, "-m", "pyhf", "inspect", str(results / "workspace.json")],
+        [str(Path(sys.executable).with_name("pyhf")), "inspect",
+         str(results / "workspace.json")],
         capture_output=True, text=True, check=False, timeout=120,
     )
     assert inspect.returncode == 0, inspect.stderr
