@@ -58,8 +58,9 @@ def fill_events(events: nanoaod.EventColumns, process: str, variation: str,
         histograms[region] = {}
         for name in names:
             slot = 0 if alternative else SLOT_NAMES.index(name)
-            histograms[region][name] = hists.Histogram(edges, sumw[r, slot],
-                                                       sumw2[r, slot])
+            histograms[region][name] = hists.Histogram.from_exact(
+                edges, hists.exact_from_digits(sumw[r, slot]),
+                hists.exact_from_digits(sumw2[r, slot]))
     return hists.FileHistograms(
         process=process, variation=variation, edges=edges, histograms=histograms,
         source=events.source, events=events.n_events,

@@ -23,12 +23,20 @@ JSON documents::
 with the histogram variations of :func:`topxsec.spec.histogram_variations`
 as keys, unnormalized (weight 1 times any variation weight): the sigma * L / N
 normalization is applied at the merge.
+
+The histogram jobs sum exactly (see :mod:`topxsec.kernels.histograms`): each
+histogram there also carries ``"exact_sumw"`` and ``"exact_sumw2"``, the sums
+as integers in units of ``2**-EXACT_FRACTION_BITS``. Adding histograms adds
+these integers and rounds once, so a sum does not depend on how the events
+were split into files or chunks nor on the order they are merged in;
+``sumw`` and ``sumw2`` are then the correctly rounded exact sums.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +44,32 @@ from typing import Any
 import numpy as np
 
 FILE_HISTOGRAMS_FORMAT = "topxsec-file-histograms/1"
+
+#: Exact sums are integers in units of 2**-EXACT_FRACTION_BITS (as the
+#: histogram kernel's ``EXACT_FRACTION_BITS``), digits of EXACT_LIMB_BITS bits.
+EXACT_FRACTION_BITS = 96
+EXACT_LIMB_BITS = 32
+
+
+def exact_from_digits(digits: np.ndarray) -> list[int]:
+    """Integers from the kernel's signed digits (last axis: limb, low first).
+
+    Args:
+        digits: ``(..., n_limbs)`` int64 digits; limb ``k`` weighs ``2**(32 k)``.
+
+    Returns:
+        The flattened leading axes' integers, in C order.
+    """
+    rows = np.asarray(digits, dtype=np.int64).reshape(-1, digits.shape[-1])
+    return [sum(int(d) << (EXACT_LIMB_BITS * k) for k, d in enumerate(row))
+            for row in rows.tolist()]
+
+
+def exact_to_float(units: Sequence[int]) -> np.ndarray:
+    """The correctly rounded float64 values of exact sums."""
+    # int -> float rounds correctly; the power-of-two scaling is exact.
+    return np.array([math.ldexp(float(n), -EXACT_FRACTION_BITS) for n in units],
+                    dtype=np.float64)
 
 
 @dataclass
@@ -45,6 +79,9 @@ class Histogram:
     edges: np.ndarray
     sumw: np.ndarray
     sumw2: np.ndarray
+    #: The exact sums (integers in units of 2**-EXACT_FRACTION_BITS), if known.
+    exact_sumw: list[int] | None = None
+    exact_sumw2: list[int] | None = None
 
     def __post_init__(self) -> None:
         self.edges = np.asarray(self.edges, dtype=np.float64)
@@ -61,10 +98,25 @@ class Histogram:
     def empty(cls, edges: np.ndarray | list[float]) -> Histogram:
         """Return a histogram with all bins zero."""
         n = len(edges) + 1
-        return cls(np.asarray(edges), np.zeros(n), np.zeros(n))
+        return cls(np.asarray(edges), np.zeros(n), np.zeros(n), [0] * n, [0] * n)
+
+    @classmethod
+    def from_exact(cls, edges: np.ndarray | Sequence[float],
+                   exact_sumw: Sequence[int], exact_sumw2: Sequence[int]
+                   ) -> Histogram:
+        """Return the histogram of exact sums (``sumw``, ``sumw2`` rounded once)."""
+        return cls(np.asarray(edges), exact_to_float(exact_sumw),
+                   exact_to_float(exact_sumw2), [int(n) for n in exact_sumw],
+                   [int(n) for n in exact_sumw2])
 
     def __add__(self, other: Histogram) -> Histogram:
         self._check_edges(other)
+        if self.exact_sumw is not None and other.exact_sumw is not None:
+            return Histogram.from_exact(
+                self.edges,
+                [a + b for a, b in zip(self.exact_sumw, other.exact_sumw)],
+                [a + b for a, b in zip(self.exact_sumw2, other.exact_sumw2)],
+            )
         return Histogram(self.edges, self.sumw + other.sumw, self.sumw2 + other.sumw2)
 
     def scaled(self, factor: float) -> Histogram:
@@ -129,10 +181,7 @@ class FileHistograms:
             "cutflow": {k: int(v) for k, v in self.cutflow.items()},
             "edges": np.asarray(self.edges, dtype=float).tolist(),
             "histograms": {
-                region: {
-                    name: {"sumw": h.sumw.tolist(), "sumw2": h.sumw2.tolist()}
-                    for name, h in by_name.items()
-                }
+                region: {name: _histogram_doc(h) for name, h in by_name.items()}
                 for region, by_name in self.histograms.items()
             },
         }
@@ -151,10 +200,7 @@ class FileHistograms:
 
         edges = np.asarray(doc["edges"], dtype=np.float64)
         histograms = {
-            region: {
-                name: Histogram(edges, h["sumw"], h["sumw2"])
-                for name, h in by_name.items()
-            }
+            region: {name: _histogram_of(edges, h) for name, h in by_name.items()}
             for region, by_name in doc["histograms"].items()
         }
         return cls(
@@ -166,3 +212,20 @@ class FileHistograms:
             events=int(doc.get("events", 0)),
             cutflow=dict(doc.get("cutflow", {})),
         )
+
+
+def _histogram_doc(hist: Histogram) -> dict[str, list[float] | list[int]]:
+    """The per-file JSON form of one histogram (exact sums when known)."""
+    doc: dict[str, list[float] | list[int]] = {
+        "sumw": hist.sumw.tolist(), "sumw2": hist.sumw2.tolist()}
+    if hist.exact_sumw is not None and hist.exact_sumw2 is not None:
+        doc["exact_sumw"] = hist.exact_sumw
+        doc["exact_sumw2"] = hist.exact_sumw2
+    return doc
+
+
+def _histogram_of(edges: np.ndarray, doc: Mapping[str, Any]) -> Histogram:
+    """Inverse of :func:`_histogram_doc`."""
+    if "exact_sumw" in doc:
+        return Histogram.from_exact(edges, doc["exact_sumw"], doc["exact_sumw2"])
+    return Histogram(edges, doc["sumw"], doc["sumw2"])

@@ -5,11 +5,20 @@ selection for each jet-pT variation (nominal, ``pt_scale_up``, ``pt_res_up``),
 classifies the event into a region and fills the region's observable (H_T in
 ``4j1b``, m_bjj in ``4j2b``) with unit weight; the nominal selection also fills
 the b-tag and W+jets scale weights. Output histograms are indexed
-``[region, slot, bin]`` with the slots of :data:`SLOT_NAMES` and the bins of
-:func:`topxsec.kernels.common.bin_index` (flow included).
+``[region, slot, bin, limb]`` with the slots of :data:`SLOT_NAMES`, the bins of
+:func:`topxsec.kernels.common.bin_index` (flow included) and the limbs of an
+exact fixed-point sum.
+
+Sums are exact: every weight (and squared weight) is added as the integer
+``round(w * 2**EXACT_FRACTION_BITS)`` (exact for ``|w| >= 2**-43``), held in
+:data:`EXACT_LIMBS` signed 32-bit digits per bin. Integer sums do not depend on
+the order of the events, so a file split into entry ranges merges to exactly
+the single-job result (:class:`topxsec.hists.Histogram` keeps the integers).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -48,6 +57,15 @@ N_BTAG_JETS = 4
 SLOT_SCALE_UP = 11
 SLOT_SCALE_DOWN = 12
 
+#: Exact sums: weights in units of 2**-EXACT_FRACTION_BITS, in EXACT_LIMBS
+#: digits of EXACT_LIMB_BITS bits (limb k weighs 2**(32 k)). Literal here, as
+#: in ``topxsec.hists`` (a test checks that they agree). Up to 2**31 entries
+#: per bin and job; weights must be finite with ``|w| < 2**64``.
+EXACT_FRACTION_BITS = 96
+EXACT_LIMB_BITS = 32
+EXACT_LIMBS = 6
+_MAX_WEIGHT = 2.0**64
+
 #: Regions, in kernel order (``spec.REGIONS``): 0 is 4j1b, 1 is 4j2b.
 REGION_4J1B = 0
 REGION_4J2B = 1
@@ -58,11 +76,33 @@ CUTFLOW = ("one_lepton", "one_electron", "four_jets", "one_lepton_four_jets",
 
 
 @helper
+def _add_exact(acc: np.ndarray, region: int, slot: int, index: int,
+               value: float) -> None:
+    """Add ``value`` to the fixed-point sum ``acc[region, slot, index, :]``.
+
+    Scaling by powers of two, flooring and subtracting the digit are all exact
+    in float64, so the digits are those of ``|value| * 2**96``; the remainder
+    below the last digit rounds half up.
+    """
+    if not abs(value) < _MAX_WEIGHT:
+        raise ValueError("histogram weight is not finite or exceeds 2**64")
+    sign = -1 if value < 0.0 else 1
+    rest = math.ldexp(abs(value), EXACT_FRACTION_BITS)
+    for limb in range(EXACT_LIMBS - 1, -1, -1):
+        scale = math.ldexp(1.0, EXACT_LIMB_BITS * limb)
+        digit = np.floor(rest / scale)
+        rest -= digit * scale
+        acc[region, slot, index, limb] += sign * np.int64(digit)
+    if rest >= 0.5:
+        acc[region, slot, index, 0] += sign
+
+
+@helper
 def _fill(sumw: np.ndarray, sumw2: np.ndarray, region: int, slot: int, index: int,
           weight: float) -> None:
-    """Add one weighted entry to bin ``index`` of a histogram."""
-    sumw[region, slot, index] += weight
-    sumw2[region, slot, index] += weight * weight
+    """Add one weighted entry to bin ``index`` of a histogram (exactly)."""
+    _add_exact(sumw, region, slot, index, weight)
+    _add_exact(sumw2, region, slot, index, weight * weight)
 
 
 @helper
@@ -146,8 +186,14 @@ def histogram_kernel(jets: tuple, electrons: tuple, muons: tuple, ids: tuple,
         fill_scale: Whether to fill the W+jets scale weight slots.
 
     Returns:
-        ``sumw`` and ``sumw2``, each ``(2, N_SLOTS, len(edges) + 1)`` float64,
-        and the int64 counts of :data:`CUTFLOW`. Slots not asked for stay 0.
+        ``sumw`` and ``sumw2``, each ``(2, N_SLOTS, len(edges) + 1,
+        EXACT_LIMBS)`` int64 digits of the exact sums (see the module
+        docstring; :func:`topxsec.hists.exact_from_digits` turns them into
+        integers), and the int64 counts of :data:`CUTFLOW`. Slots not asked
+        for stay 0.
+
+    Raises:
+        ValueError: A weight is not finite or too large to sum exactly.
     """
     jet_offsets, jet_pt, jet_eta, _phi, _mass, jet_btag, jet_id = jets
     run, lumi, event = ids
@@ -161,8 +207,8 @@ def histogram_kernel(jets: tuple, electrons: tuple, muons: tuple, ids: tuple,
 
     n_events = len(run)
     n_bins = len(edges) + 1
-    sumw = np.zeros((2, N_SLOTS, n_bins), dtype=np.float64)
-    sumw2 = np.zeros((2, N_SLOTS, n_bins), dtype=np.float64)
+    sumw = np.zeros((2, N_SLOTS, n_bins, EXACT_LIMBS), dtype=np.int64)
+    sumw2 = np.zeros((2, N_SLOTS, n_bins, EXACT_LIMBS), dtype=np.int64)
     cutflow = np.zeros(len(CUTFLOW), dtype=np.int64)
 
     max_jets = 0
