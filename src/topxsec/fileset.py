@@ -18,7 +18,9 @@ Three sources give a :class:`Fileset`:
 
 Inputs may be local paths, ``root://`` or ``https://`` URLs; URL prefixes can be
 rewritten (another mirror, a local copy). :func:`expand_jobs` turns a file set
-into the per-file (or per-chunk) jobs of the workflow.
+into the per-file (or per-chunk) jobs of the workflow; :func:`cached_job_table`
+keeps the result in a small JSON file, so that the batch jobs, which parse the
+Snakefile again, neither read the catalogue nor need it on their node.
 
 The module imports only the standard library: the Snakefile uses it at parse
 time, and every batch job parses the Snakefile again.
@@ -34,7 +36,7 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -395,3 +397,95 @@ def expand_jobs(fileset: Fileset, events_per_job: int | None = None) -> list[Job
 def is_remote(path: str) -> bool:
     """Whether a path is a URL read over the network."""
     return path.startswith(("root://", "http://", "https://", "s3://"))
+
+
+#: Format tag of the job-table cache files of :func:`cached_job_table`.
+JOB_TABLE_FORMAT = "topxsec-job-table/1"
+
+
+def _source_stamp(source_file: str | None) -> list[int] | None:
+    """Size and modification time of a local file set, None if there is none."""
+    if source_file is None or not os.path.exists(source_file):
+        return None
+    stat = os.stat(source_file)
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _job_table_doc(settings: Mapping[str, Any], stamp: list[int] | None,
+                   fileset: Fileset, jobs: Sequence[Job]) -> dict[str, Any]:
+    return {
+        "format": JOB_TABLE_FORMAT,
+        "settings": settings,
+        "source_stamp": stamp,
+        "fileset": [[process, variation, [[f.path, f.nevts] for f in files]]
+                    for (process, variation), files in fileset.items()],
+        "jobs": [[j.process, j.variation, j.part, j.path, j.entry_start, j.entry_stop]
+                 for j in jobs],
+    }
+
+
+def _read_job_table(path: Path, settings: Mapping[str, Any],
+                    source_file: str | None) -> tuple[Fileset, list[Job]] | None:
+    """The cached table at ``path`` if it is one for ``settings``, else None."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if doc.get("format") != JOB_TABLE_FORMAT or doc.get("settings") != settings:
+        return None
+    # A local file set that changed since (or exists now but did not then)
+    # invalidates the table; where it is absent (an execute node without the
+    # submit host's files) the table is all there is.
+    stamp = _source_stamp(source_file)
+    if stamp is not None and stamp != doc.get("source_stamp"):
+        return None
+    fileset = Fileset()
+    for process, variation, files in doc["fileset"]:
+        fileset[(process, variation)] = [InputFile(p, n) for p, n in files]
+    return fileset, [Job(*row) for row in doc["jobs"]]
+
+
+def cached_job_table(cache_dir: str | Path, settings: Mapping[str, Any],
+                     build: Callable[[], Fileset], events_per_job: int | None,
+                     source_file: str | None = None
+                     ) -> tuple[Fileset, list[Job]]:
+    """The selected file set and its jobs, from a cache file or built once.
+
+    The table is cached in ``<cache_dir>/<hash of settings>.json``. Batch jobs
+    parse the Snakefile again; with the table cached they read one small JSON
+    file instead of the catalogue (which need not even exist on their node).
+
+    Args:
+        cache_dir: Directory of the cache files (created if needed).
+        settings: JSON-able values that determine the table (the config's
+            file-set keys, ``events_per_job``, ...); a change makes a new one.
+        build: Returns the selected file set; called on a cache miss only.
+        events_per_job: See :func:`expand_jobs`.
+        source_file: A user file set's path: when it exists here and its size
+            or modification time differ from when the table was built, the
+            table is built again.
+
+    Returns:
+        ``(fileset, jobs)`` as :func:`select` and :func:`expand_jobs` give.
+
+    Raises:
+        FileSetError: From ``build`` (a table is only cached once built).
+    """
+    settings = json.loads(json.dumps({**settings, "events_per_job": events_per_job}))
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    path = Path(cache_dir) / f"{key[:16]}.json"
+    cached = _read_job_table(path, settings, source_file)
+    if cached is not None:
+        return cached
+
+    stamp = _source_stamp(source_file)
+    fileset = build()
+    jobs = expand_jobs(fileset, events_per_job)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(_job_table_doc(settings, stamp, fileset, jobs)))
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only results directory: work without it
+        log.warning("cannot cache the job table in %s (%s)", path, exc)
+    return fileset, jobs

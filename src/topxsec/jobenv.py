@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,13 +40,29 @@ def configure_numba(config: Mapping[str, Any]) -> None:
         os.environ["NUMBA_CPU_NAME"] = cpu_name
 
 
+#: Environment variables that name the batch job a process runs in.
+BATCH_JOB_VARIABLES = ("SLURM_JOB_ID", "_CONDOR_JOB_AD")
+
+
+def batch_job() -> str:
+    """Which batch job this process runs in, e.g. ``SLURM_JOB_ID=42``, or ``local``."""
+    found = [f"{name}={os.environ[name]}" for name in BATCH_JOB_VARIABLES
+             if os.environ.get(name)]
+    return ", ".join(found) or "local"
+
+
 def setup_job(smk: Any) -> None:
     """Log to the rule's log file and configure numba, from a ``snakemake`` object.
+
+    The log's first line names the batch job (Slurm or HTCondor id) the rule
+    runs in, so that a log shows where its job ran.
 
     Args:
         smk: The ``snakemake`` object Snakemake gives a ``script:``.
     """
     setup_logging(smk.log[0] if len(smk.log) else None)
+    log.info("rule %s on %s, batch job: %s", smk.rule, socket.gethostname(),
+             batch_job())
     configure_numba(smk.config)
     log.debug(
         "rule %s, wildcards %s, NUMBA_CACHE_DIR=%s",

@@ -39,8 +39,16 @@ def load_fileset() -> fs.Fileset:
     return selected
 
 
-FILESET = load_fileset()
-JOBS = fs.expand_jobs(FILESET, config["skim"]["events_per_job"])
+# Built once per workflow and cached: every batch job parses this file again
+# and then reads one small JSON file, not the catalogue.
+_SOURCE = config["fileset"]["source"]
+FILESET, JOBS = fs.cached_job_table(
+    f"{RESULTS}/.jobs",
+    {"fileset": config["fileset"], "demo": config["demo"], "results": RESULTS},
+    load_fileset,
+    config["skim"]["events_per_job"],
+    source_file=None if _SOURCE in ("demo", "agc") else _SOURCE,
+)
 JOB_BY_WILDCARDS = {(j.process, j.variation, j.part): j for j in JOBS}
 
 
