@@ -278,13 +278,22 @@ def _cabinetry_config(root_file: Path, folder: Path) -> dict[str, Any]:
 
 
 def _same_names(workspace: dict[str, Any]) -> dict[str, Any]:
-    """cabinetry writes spaces in staterror names as dashes; undo that."""
+    """cabinetry writes spaces in staterror names as dashes; undo that.
+
+    Our builder floors negative shape-template bins (a symmetrized down
+    template of the reference has some) at zero; cabinetry keeps them, so the
+    same floor is applied to its templates here.
+    """
     ws = copy.deepcopy(workspace)
     for channel in ws["channels"]:
         for sample in channel["samples"]:
             for modifier in sample["modifiers"]:
                 if modifier["type"] == "staterror":
                     modifier["name"] = wsp.staterror_name(channel["name"])
+                if modifier["type"] == "histosys":
+                    for key in ("hi_data", "lo_data"):
+                        modifier["data"][key] = np.maximum(
+                            modifier["data"][key], 0.0).tolist()
     return ws
 
 

@@ -15,10 +15,29 @@ in :func:`topxsec.spec.histogram_name`) and returns a pyhf workspace spec:
 - the MC statistical uncertainty is a ``staterror`` per channel
   (``staterror_{channel}``) with ``sqrt(sumw2)`` of each sample.
 
-A variation histogram that is missing (the merge writes only histograms that
-received events) or that cannot be split (zero or negative yield) drops that
-systematic for that sample in that channel, with a warning in the log. A missing
-nominal or data histogram is an error.
+Templates that would break the fit are handled as an analyst would, each with
+a log line that names the sample, channel and what was done:
+
+- a sample whose nominal histogram is missing (the merge writes only
+  histograms that received events) or has no positive yield in the fit range
+  is dropped from that channel;
+- negative bins of a nominal template, and of the shape templates after the
+  split (a symmetrized ``2 x nominal - up`` goes negative where ``up`` is more
+  than twice the nominal), are floored at zero;
+- a bin in which no sample has simulated events but the data has entries gets
+  :data:`YIELD_FLOOR` events in every sample, so that the likelihood stays
+  finite (the staterror of such a bin has no width, and the fit fixes it);
+- a variation histogram that is missing or that cannot be split (zero or
+  negative yield) drops that systematic for that sample in that channel;
+- a systematic whose variations equal the nominal (to :data:`EQUAL_RTOL`) is
+  pruned for that sample in that channel; one pruned everywhere is no
+  parameter of the workspace.
+
+A missing data histogram, a channel left without samples and a parameter of
+interest that acts on no remaining sample are errors.
+
+Each systematic may name a ``group`` in the model file (default: its own
+name); the uncertainty breakdown of :mod:`topxsec.inference` freezes groups.
 """
 
 from __future__ import annotations
@@ -26,6 +45,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -43,6 +63,10 @@ SYSTEMATIC_TYPES = (NORMALIZATION, NORM_PLUS_SHAPE)
 
 #: Relative tolerance when matching rebinning edges to histogram edges.
 EDGE_RTOL = 1e-9
+#: Relative tolerance under which a variation counts as equal to the nominal.
+EQUAL_RTOL = 1e-9
+#: Events given to every sample in a bin that has data but no simulated events.
+YIELD_FLOOR = 1e-6
 
 _TOP_KEYS = {
     "measurement": True, "poi": True, "rebinning": True, "data": True,
@@ -283,17 +307,19 @@ def _check_systematics(
             check.fail(f"{key}.type", f"must be one of {', '.join(SYSTEMATIC_TYPES)}, "
                        f"got {kind!r}")
         keys = {"name": True, "type": True, "samples": True, "up": True,
-                "down": kind == NORMALIZATION}
+                "down": kind == NORMALIZATION, "group": False}
         if kind == NORM_PLUS_SHAPE:
             keys["symmetrize"] = False
         entry = check.mapping(item, key, keys)
 
+        name = check.unique_name(entry["name"], f"{key}.name", seen)
         systematic: dict[str, Any] = {
-            "name": check.unique_name(entry["name"], f"{key}.name", seen),
+            "name": name,
             "type": kind,
             "samples": check.names(
                 entry["samples"], f"{key}.samples", sample_names, "sample"
             ),
+            "group": check.string(entry.get("group", name), f"{key}.group"),
         }
         if kind == NORMALIZATION:
             for direction in ("up", "down"):
@@ -414,6 +440,16 @@ def split_norm_shape(
 # --- the workspace ----------------------------------------------------------
 
 
+@dataclass
+class _Tally:
+    """What the builder left out or changed, for its summary log line."""
+
+    skipped: int = 0
+    pruned: int = 0
+    dropped: int = 0
+    floored: int = 0
+
+
 def build_workspace(
     histograms: Mapping[str, Histogram], model: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -427,38 +463,44 @@ def build_workspace(
 
     Returns:
         A pyhf workspace spec (valid against pyhf's schema), with one
-        measurement whose POI is ``model["poi"]["name"]``.
+        measurement whose POI is ``model["poi"]["name"]``. Unusable templates
+        are dropped, pruned or floored as the module docstring says.
 
     Raises:
-        WorkspaceError: If a nominal or data histogram the model needs is missing,
-            or a histogram does not have the rebinning edges.
+        WorkspaceError: If a data histogram the model needs is missing, a
+            channel is left without samples, the POI acts on no remaining
+            sample, or a histogram does not have the rebinning edges.
         ConfigError: If ``model`` is not a valid model.
     """
     model = validate_model(copy.deepcopy(dict(model)), source="model")
     edges = model["rebinning"]["edges"]
 
+    tally = _Tally()
     channels = []
     observations = []
-    skipped = 0
     for channel in model["channels"]:
-        samples = []
-        for sample in model["samples"]:
-            if channel["name"] not in sample["channels"]:
-                continue
-            entry, n_skipped = _sample_entry(histograms, model, channel, sample)
-            samples.append(entry)
-            skipped += n_skipped
-        if not samples:
-            raise WorkspaceError(
-                f"channel '{channel['name']}' has no samples; list it in the "
-                "channels of at least one sample in the model file"
-            )
-        channels.append({"name": channel["name"], "samples": samples})
-
         data_name = spec.histogram_name(channel["region"], model["data"], "nominal")
-        data = _rebinned(histograms, data_name, edges, "data")
-        observations.append({"name": channel["name"], "data": data.values.tolist()})
+        data = _rebinned(histograms, data_name, edges, "data").values
 
+        listed = [s for s in model["samples"] if channel["name"] in s["channels"]]
+        samples = []
+        for sample in listed:
+            entry = _sample_entry(histograms, model, channel, sample, tally)
+            if entry is not None:
+                samples.append(entry)
+        if not samples:
+            names = ", ".join(s["name"] for s in listed) or "none"
+            raise WorkspaceError(
+                f"channel '{channel['name']}' has no sample with simulated events "
+                f"(samples listed: {names}); list a sample with events in this "
+                "channel in the model file, or process more files"
+            )
+        _floor_empty_bins(samples, data, channel["name"], edges, tally)
+        channels.append({"name": channel["name"], "samples": samples})
+        observations.append({"name": channel["name"], "data": data.tolist()})
+
+    _check_poi_acts(channels, model["poi"])
+    _log_unused_systematics(channels, model["systematics"])
     poi = model["poi"]
     workspace = {
         "channels": channels,
@@ -480,9 +522,11 @@ def build_workspace(
 
     log.info(
         "workspace: %d channels x %d bins, %d samples, %d systematics "
-        "(%d sample/channel modifiers skipped)",
+        "(%d sample/channel modifiers skipped, %d pruned, %d samples dropped "
+        "from a channel, %d template bins floored)",
         len(channels), len(edges) - 1, len(model["samples"]),
-        len(model["systematics"]), skipped,
+        len(model["systematics"]), tally.skipped, tally.pruned, tally.dropped,
+        tally.floored,
     )
     return workspace
 
@@ -505,12 +549,27 @@ def _sample_entry(
     model: Mapping[str, Any],
     channel: Mapping[str, Any],
     sample: Mapping[str, Any],
-) -> tuple[dict[str, Any], int]:
-    """Return one sample of a channel with its modifiers, and how many were skipped."""
+    tally: _Tally,
+) -> dict[str, Any] | None:
+    """Return one sample of a channel with its modifiers, or None (logged)."""
     edges = model["rebinning"]["edges"]
     region, process = channel["region"], sample["process"]
+    where = f"sample '{sample['name']}' in channel '{channel['name']}'"
     nominal_name = spec.histogram_name(region, process, "nominal")
-    nominal = _rebinned(histograms, nominal_name, edges, "nominal")
+    if nominal_name not in histograms:
+        log.warning("%s dropped: histogram %s is missing (no simulated events of "
+                    "%s in %s)", where, nominal_name, process, region)
+        tally.dropped += 1
+        return None
+
+    nominal = rebin(histograms[nominal_name], edges, nominal_name)
+    values = _floor_negative(nominal.values, f"{where}: nominal {nominal_name}",
+                             edges, tally)
+    if not values.sum() > 0:
+        log.warning("%s dropped: %s has no events from %g to %g GeV (the fit "
+                    "range)", where, nominal_name, edges[0], edges[-1])
+        tally.dropped += 1
+        return None
 
     modifiers: list[dict[str, Any]] = []
     if model["mc_stat"]["enabled"]:
@@ -523,26 +582,32 @@ def _sample_entry(
         modifiers.append({"name": model["poi"]["name"], "type": "normfactor",
                           "data": None})
 
-    skipped = 0
     for systematic in model["systematics"]:
         if sample["name"] not in systematic["samples"]:
             continue
         if systematic["type"] == NORMALIZATION:
-            modifiers.append({
-                "name": systematic["name"], "type": "normsys",
-                "data": {"hi": 1.0 + systematic["up"], "lo": 1.0 + systematic["down"]},
-            })
+            modifiers.extend(_normalization(systematic, where, tally))
             continue
-        shape = _norm_plus_shape(histograms, edges, region, process, nominal,
-                                 systematic)
-        if shape is None:
-            skipped += 1
-        else:
-            modifiers.extend(shape)
+        shape = _norm_plus_shape(histograms, edges, region, process, values,
+                                 systematic, tally)
+        modifiers.extend(shape)
 
-    entry = {"name": sample["name"], "data": nominal.values.tolist(),
-             "modifiers": modifiers}
-    return entry, skipped
+    return {"name": sample["name"], "data": values.tolist(), "modifiers": modifiers}
+
+
+def _normalization(
+    systematic: Mapping[str, Any], where: str, tally: _Tally
+) -> list[dict[str, Any]]:
+    """Return the normsys of a normalization systematic (none if it is zero)."""
+    if systematic["up"] == 0.0 and systematic["down"] == 0.0:
+        log.info("systematic '%s' pruned for %s: its up and down changes are zero",
+                 systematic["name"], where)
+        tally.pruned += 1
+        return []
+    return [{
+        "name": systematic["name"], "type": "normsys",
+        "data": {"hi": 1.0 + systematic["up"], "lo": 1.0 + systematic["down"]},
+    }]
 
 
 def _norm_plus_shape(
@@ -550,10 +615,11 @@ def _norm_plus_shape(
     edges: list[float],
     region: str,
     process: str,
-    nominal: Histogram,
+    nominal: np.ndarray,
     systematic: Mapping[str, Any],
-) -> list[dict[str, Any]] | None:
-    """Return the normsys + histosys of a systematic, or None (logged) if unusable."""
+    tally: _Tally,
+) -> list[dict[str, Any]]:
+    """Return the normsys + histosys of a systematic; none (logged) if unusable."""
     variations = [systematic["up"]]
     if not systematic["symmetrize"]:
         variations.append(systematic["down"])
@@ -566,16 +632,31 @@ def _norm_plus_shape(
             "in that variation)", systematic["name"], process, region,
             ", ".join(missing),
         )
-        return None
+        tally.skipped += 1
+        return []
 
     templates = [rebin(histograms[name], edges, name).values for name in names]
+    if all(_equal(template, nominal) for template in templates):
+        log.info("systematic '%s' pruned for %s in %s: %s equal the nominal",
+                 systematic["name"], process, region, " and ".join(names))
+        tally.pruned += 1
+        return []
+
     down = None if systematic["symmetrize"] else templates[1]
     try:
-        norm, shape = split_norm_shape(nominal.values, templates[0], down)
+        norm, shape = split_norm_shape(nominal, templates[0], down)
     except WorkspaceError as err:
         log.warning("systematic '%s' dropped for %s in %s: %s",
                     systematic["name"], process, region, err)
-        return None
+        tally.skipped += 1
+        return []
+
+    for key, direction in (("hi_data", "up"), ("lo_data", "down")):
+        symmetrized = " (symmetrized)" if direction == "down" and down is None else ""
+        what = (f"systematic '{systematic['name']}' for {process} in {region}: "
+                f"{direction} shape template{symmetrized}")
+        shape[key] = _floor_negative(np.asarray(shape[key]), what, edges,
+                                     tally).tolist()
 
     log.debug("%s %s %s: normsys hi %.4f lo %.4f", systematic["name"], process,
               region, norm["hi"], norm["lo"])
@@ -583,6 +664,81 @@ def _norm_plus_shape(
         {"name": systematic["name"], "type": "normsys", "data": norm},
         {"name": systematic["name"], "type": "histosys", "data": shape},
     ]
+
+
+def _equal(template: np.ndarray, nominal: np.ndarray) -> bool:
+    """Whether a template equals the nominal to :data:`EQUAL_RTOL`, bin by bin."""
+    scale = float(np.max(np.abs(nominal), initial=0.0))
+    return bool(np.allclose(template, nominal, rtol=EQUAL_RTOL,
+                            atol=EQUAL_RTOL * scale))
+
+
+def _floor_negative(values: np.ndarray, what: str, edges: Sequence[float],
+                    tally: _Tally) -> np.ndarray:
+    """Return a copy of ``values`` with negative bins set to zero (logged)."""
+    values = np.array(values, dtype=float)
+    negative = np.flatnonzero(values < 0)
+    if negative.size:
+        log.warning("%s is negative in %s (lowest %.4g); floored at 0", what,
+                    _bin_ranges(negative, edges), float(values[negative].min()))
+        values[negative] = 0.0
+        tally.floored += negative.size
+    return values
+
+
+def _floor_empty_bins(samples: list[dict[str, Any]], data: np.ndarray,
+                      channel: str, edges: Sequence[float], tally: _Tally) -> None:
+    """Give every sample :data:`YIELD_FLOOR` events in bins with data but no MC."""
+    total = np.sum([s["data"] for s in samples], axis=0)
+    empty = np.flatnonzero((total <= 0) & (np.asarray(data) > 0))
+    if not empty.size:
+        return
+
+    log.warning(
+        "channel '%s': %s with data (%s events) but no simulated events; every "
+        "sample set to %g events there, so that the likelihood stays finite (the "
+        "MC statistical parameters of these bins are fixed)", channel,
+        _bin_ranges(empty, edges), ", ".join(f"{data[i]:g}" for i in empty),
+        YIELD_FLOOR,
+    )
+    for sample in samples:
+        for i in empty:
+            sample["data"][i] = YIELD_FLOOR
+        for modifier in sample["modifiers"]:
+            if modifier["type"] == "staterror":
+                for i in empty:
+                    modifier["data"][i] = 0.0
+    tally.floored += empty.size * len(samples)
+
+
+def _bin_ranges(indices: np.ndarray, edges: Sequence[float]) -> str:
+    """Name bins by their ranges, e.g. ``bins [110, 150), [510, 550) GeV``."""
+    ranges = ", ".join(f"[{edges[i]:g}, {edges[i + 1]:g})" for i in indices)
+    return f"bin{'s' if len(indices) > 1 else ''} {ranges} GeV"
+
+
+def _check_poi_acts(channels: list[dict[str, Any]], poi: Mapping[str, Any]) -> None:
+    """Raise unless the POI's normfactor is on some remaining sample."""
+    for channel in channels:
+        for sample in channel["samples"]:
+            if any(m["name"] == poi["name"] for m in sample["modifiers"]):
+                return
+    raise WorkspaceError(
+        f"the parameter of interest '{poi['name']}' acts on sample(s) "
+        f"{', '.join(poi['samples'])}, none of which has simulated events in any "
+        "channel; process more files or change poi.samples in the model file"
+    )
+
+
+def _log_unused_systematics(channels: list[dict[str, Any]],
+                            systematics: Sequence[Mapping[str, Any]]) -> None:
+    """Warn about systematics that act on no sample after dropping and pruning."""
+    used = {m["name"] for c in channels for s in c["samples"] for m in s["modifiers"]}
+    for systematic in systematics:
+        if systematic["name"] not in used:
+            log.warning("systematic '%s' acts on no sample in any channel (dropped "
+                        "or pruned everywhere); it is not a parameter of the "
+                        "workspace", systematic["name"])
 
 
 def _check_schema(workspace: Mapping[str, Any]) -> None:
