@@ -31,6 +31,9 @@ include: "workflow/rules/statistics.smk"
 include: "workflow/rules/plots.smk"
 
 
+absolute_script_paths()
+
+
 rule all:
     default_target: True
     input:

@@ -298,7 +298,7 @@ def test_bad_inputs_fail_only_their_job(tmp_path: Path) -> None:
     assert not (results / "histograms.root").exists()
 
 
-# --- HTCondor ----------------------------------------------------------------
+# --- HTCondor (submit descriptions: tests/test_condor.py) ----------------------
 
 
 def test_condor_profile_is_installed() -> None:
@@ -316,37 +316,3 @@ def test_condor_dry_run_plans_the_whole_dag(tmp_path: Path) -> None:
     assert jobs["demo_file"] == n_sets and jobs["skim"] == n_sets
     assert jobs["fill_histograms"] == n_sets
     assert {"compile_kernels", "merge", "workspace", "fit", "plot_fit"} <= set(jobs)
-
-
-def test_condor_submit_description_of_a_skim_job(demo_run: Path,
-                                                 tmp_path: Path) -> None:
-    import htcondor
-
-    # A copy of the finished run (a forced job's outputs are removed first).
-    workdir = tmp_path / "run"
-    shutil.copytree(demo_run, workdir, symlinks=True,
-                    ignore=shutil.ignore_patterns("locks"))
-    capture = tmp_path / "condor_capture.jsonl"
-    target = "results/skims/ttbar/nominal/0000.root"
-    cmd = [sys.executable, str(REPO / "tests" / "condor_capture.py"), target,
-           "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), "--profile", "condor",
-           "--retries", "0", "--forcerun", "skim", "--allowed-rules", "skim"]
-    env = {**os.environ, "CONDOR_CONFIG": "/dev/null", "CONDOR_CAPTURE": str(capture)}
-    subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300,
-                   check=False)
-
-    lines = capture.read_text().splitlines()
-    assert len(lines) == 1
-    description = json.loads(lines[0])
-    ad = next(iter(htcondor.Submit(description).jobs(count=1)))
-
-    declared = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    skim = declared["resources"]["skim"]
-    assert int(ad["RequestCpus"]) == 1
-    assert int(ad["RequestMemory"]) == skim["mem_mb"]
-    assert int(ad["RequestDisk"]) == skim["disk_mb"] * 1024
-    assert ad["JobUniverse"] == 5  # vanilla
-    assert "--target-jobs" in description["arguments"]
-    assert "skim:" in description["arguments"]
-    assert Path(description["executable"]).name.startswith("python")

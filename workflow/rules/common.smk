@@ -140,3 +140,18 @@ def summarize_run() -> None:
         lines.append(f"  plots:      {PLOTS}/")
     lines.append("  report:     snakemake --report report.html  (then open report.html)")
     logger.info("\n".join(lines))
+
+
+def absolute_script_paths() -> None:
+    """Give every rule's ``script:`` as an absolute path (call after the rules).
+
+    A rule file writes its script relative to itself (``../scripts/skim.py``).
+    Without a shared filesystem, the HTCondor plugin (0.3.0) lists that string
+    as written in the job's transfer_input_files, where HTCondor reads it
+    relative to the submit directory and fails. The absolute path is right on
+    the submit host; on the execute node, where the job parses the Snakefile
+    again in its sandbox, it points at the transferred workflow/scripts.
+    """
+    for each in workflow.rules:
+        if each.script and not os.path.isabs(str(each.script)):
+            each.script = each.basedir.join(each.script).get_path_or_uri(secret_free=True)
