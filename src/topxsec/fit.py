@@ -461,7 +461,7 @@ def model_yields(
     if fit_result is None:
         stage = "prefit"
         pars = np.asarray(pdf.config.suggested_init(), dtype=float)
-        sigmas = _prefit_widths(pdf)
+        sigmas = prefit_widths(pdf)
         correlation = np.eye(len(labels))
     else:
         stage = "postfit"
@@ -517,8 +517,12 @@ def _yields_by_sample(pdf: pyhf.pdf.Model, pars: np.ndarray) -> np.ndarray:
     )
 
 
-def _prefit_widths(pdf: pyhf.pdf.Model) -> np.ndarray:
-    """Pre-fit widths of the scalar parameters (0 for free or fixed ones)."""
+def prefit_widths(pdf: pyhf.pdf.Model) -> np.ndarray:
+    """Return the pre-fit widths of the scalar parameters, in label order.
+
+    A normsys / histosys parameter has width 1, a staterror gamma its bin's
+    relative MC uncertainty; free parameters (the POI) and fixed ones get 0.
+    """
     widths = np.zeros(len(pdf.config.par_names))
     for name in pdf.config.parameters:
         parset = pdf.config.param_set(name)
