@@ -1,0 +1,111 @@
+"""Scaling out: files split into entry ranges, files added to a finished run.
+
+A split file's chunk histograms merge to exactly the single-job result (the
+histogram sums are exact, see topxsec.kernels.histograms); adding files runs
+only the new files' jobs and the merges after them; a catalogue file of 1.3
+million events becomes several event-range jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from test_workflow import planned, snakemake, write_config
+from topxsec import fileset as fs
+
+pytestmark = pytest.mark.slow
+
+EVENTS_PER_JOB = 12000
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A file set of one generated ttbar file of 30000 events."""
+    from topxsec.demo import generate_file
+
+    root = tmp_path_factory.mktemp("big")
+    path = root / "ttbar.root"
+    info = generate_file(path, "ttbar", "nominal", 0, 30000)
+    fileset = root / "fileset.yaml"
+    fileset.write_text(yaml.safe_dump({"ttbar": {"nominal": {"files": [
+        {"path": str(path), "nevts": info["nevts"]}]}}}))
+    return fileset
+
+
+def test_split_file_merges_to_the_single_job_result(big_file: Path,
+                                                    tmp_path: Path) -> None:
+    results = {}
+    for events_per_job in (None, EVENTS_PER_JOB):
+        workdir = tmp_path / str(events_per_job)
+        workdir.mkdir()
+        config = write_config(workdir, {"fileset": {"source": str(big_file)},
+                                        "skim": {"events_per_job": events_per_job}})
+        snakemake(workdir, "histograms", "--configfile", str(config))
+        results[events_per_job] = workdir / "results"
+
+    split = results[EVENTS_PER_JOB]
+    parts = sorted(p.stem for p in (split / "histograms/ttbar/nominal").glob("*.json"))
+    assert parts == ["0000-000", "0000-001", "0000-002"]
+    ranges = [json.loads((split / f"skims/ttbar/nominal/{part}.json").read_text())
+              for part in parts]
+    assert [r["entry_start"] for r in ranges] == [0, EVENTS_PER_JOB,
+                                                  2 * EVENTS_PER_JOB]
+    assert sum(r["events_read"] for r in ranges) == 30000
+
+    whole = json.loads((results[None] / "histograms.json").read_text())
+    chunks = json.loads((split / "histograms.json").read_text())
+    assert whole and chunks.keys() == whole.keys()
+    for name in whole:  # bin for bin, to the last bit
+        assert chunks[name] == whole[name], name
+
+
+def test_catalogue_file_becomes_event_range_jobs(tmp_path: Path) -> None:
+    catalogue = fs.load_agc_catalogue()
+    first = catalogue[("ttbar", "nominal")][0]
+    assert first.nevts > 1_000_000
+    per_job = 400_000
+    config = write_config(tmp_path, {"fileset": {"source": "agc", "max_files_per_set": 1,
+                                                 "sets": ["ttbar__nominal"]},
+                                     "skim": {"events_per_job": per_job}})
+    jobs = planned(tmp_path, "histograms", "--configfile", str(config))
+    assert jobs["skim"] == math.ceil(first.nevts / per_job) > 1
+    assert jobs["fill_histograms"] == jobs["skim"]
+
+
+def _job_counts(output: str) -> dict[str, int]:
+    table = output.split("Job stats:", 1)[1].splitlines()[3:]
+    counts = {}
+    for line in table:
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].isdigit():
+            break
+        counts[fields[0]] = int(fields[1])
+    return counts
+
+
+def test_added_files_run_only_their_jobs(tmp_path: Path) -> None:
+    sets = {"sets": ["ttbar__nominal", "single_top_t_chan"]}
+    one = write_config(tmp_path, {"fileset": sets,
+                                  "demo": {"files_per_set": {"default": 1,
+                                                             "ttbar__nominal": 1}}},
+                       "one.yaml")
+    snakemake(tmp_path, "histograms", "--configfile", str(one))
+    skims = sorted((tmp_path / "results/skims").rglob("*.root"))
+    before = {p: p.stat().st_mtime_ns for p in skims}
+
+    two = write_config(tmp_path, {"fileset": sets,
+                                  "demo": {"files_per_set": {"default": 2,
+                                                             "ttbar__nominal": 2}}},
+                       "two.yaml")
+    expected = {"demo_file": 2, "skim": 2, "fill_histograms": 2, "merge": 1,
+                "histograms": 1}
+    assert planned(tmp_path, "histograms", "--configfile", str(two)) == expected
+    run = snakemake(tmp_path, "histograms", "--configfile", str(two))
+    assert _job_counts(run.stdout + run.stderr) == {**expected, "total": 8}
+    assert {p: p.stat().st_mtime_ns for p in skims} == before
+    assert len(list((tmp_path / "results/skims").rglob("*.root"))) == 4
