@@ -109,3 +109,38 @@ def test_added_files_run_only_their_jobs(tmp_path: Path) -> None:
     assert _job_counts(run.stdout + run.stderr) == {**expected, "total": 8}
     assert {p: p.stat().st_mtime_ns for p in skims} == before
     assert len(list((tmp_path / "results/skims").rglob("*.root"))) == 4
+
+
+_WARM_UP = """
+import json
+from topxsec.kernels import warm_up
+report = warm_up(["histograms"])["kernels"]["histograms"]
+print(json.dumps(report))
+"""
+
+
+def _warm_up(cache: Path, **env: str) -> dict:
+    import os
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _WARM_UP], capture_output=True,
+                         text=True, timeout=300, check=True,
+                         env={**os.environ, "NUMBA_CACHE_DIR": str(cache), **env})
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+def test_generic_kernel_cache_is_shared_and_a_missing_one_compiles(
+        tmp_path: Path) -> None:
+    cache = tmp_path / "shared"
+    # Compiled once for a generic CPU, loaded by the next job (any x86-64 node
+    # of a mixed pool gets the same machine code).
+    first = _warm_up(cache, NUMBA_CPU_NAME="generic")
+    second = _warm_up(cache, NUMBA_CPU_NAME="generic")
+    assert not first["loaded_from_cache"] and second["loaded_from_cache"]
+    # A job whose cache cannot be used (a file where the directory should be)
+    # compiles in memory and still runs.
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a directory\n")
+    third = _warm_up(blocked, NUMBA_CPU_NAME="generic")
+    assert not third["loaded_from_cache"] and third["signatures"]
