@@ -144,3 +144,36 @@ def test_generic_kernel_cache_is_shared_and_a_missing_one_compiles(
     blocked.write_text("not a directory\n")
     third = _warm_up(blocked, NUMBA_CPU_NAME="generic")
     assert not third["loaded_from_cache"] and third["signatures"]
+
+
+def test_exact_sum_constants_agree() -> None:
+    from topxsec import hists
+    from topxsec.kernels import histograms as kernel
+
+    assert kernel.EXACT_FRACTION_BITS == hists.EXACT_FRACTION_BITS
+    assert kernel.EXACT_LIMB_BITS == hists.EXACT_LIMB_BITS
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_exact_sums_do_not_depend_on_grouping(seed: int) -> None:
+    from fractions import Fraction
+
+    import numpy as np
+
+    from topxsec.hists import EXACT_FRACTION_BITS, Histogram
+
+    rng = np.random.default_rng(seed)
+    weights = 1.0 + 0.075 * rng.exponential(1.0, (40, 3))
+    edges = [0.0, 1.0]
+    units = [[int(Fraction(w) * 2**EXACT_FRACTION_BITS) for w in row]
+             for row in weights]
+    singles = [Histogram.from_exact(edges, row, row) for row in units]
+    forward = singles[0]
+    for h in singles[1:]:
+        forward = forward + h
+    backward = singles[-1]
+    for h in singles[-2::-1]:
+        backward = backward + h
+    exact = [float(sum(Fraction(w) for w in weights[:, i])) for i in range(3)]
+    np.testing.assert_array_equal(forward.sumw, exact)
+    np.testing.assert_array_equal(backward.sumw, forward.sumw)
