@@ -209,6 +209,7 @@ def _assemble(source: str,
               ) -> EventColumns:
     """Check and collect what a reader returned into an :class:`EventColumns`."""
     offsets: dict[str, np.ndarray] = {}
+    given: dict[str, np.ndarray] = {}  # the reader's offsets, as returned
     columns: dict[str, np.ndarray] = {}
     n_events: int | None = None
     for name, value in values.items():
@@ -217,7 +218,11 @@ def _assemble(source: str,
             collection = collection_of(name)
             known = offsets.get(collection)
             if known is None:
-                offsets[collection] = _kernel_ready(branch_offsets.astype(np.int64))
+                offsets[collection] = _kernel_ready(
+                    np.asarray(branch_offsets, dtype=np.int64))
+                given[collection] = branch_offsets
+            elif branch_offsets is given[collection]:
+                pass  # one offsets array shared by the collection's branches
             elif not np.array_equal(known, branch_offsets):
                 raise errors.InputFileError(
                     source, f"branch {name} has other counts than the rest of "
@@ -290,6 +295,8 @@ def basket_bytes(tree: Any, branches: Sequence[str], entry_start: int,
     unclosed files) are stored uncompressed there and count their data bytes.
     """
     total = 0
+    if entry_start >= entry_stop:
+        return total
     for name in branches:
         branch = tree[name]
         bounds = branch.entry_offsets
@@ -308,8 +315,14 @@ def basket_bytes(tree: Any, branches: Sequence[str], entry_start: int,
 def read_events(source: str | os.PathLike[str],
                 branches: Sequence[str] = spec.NEEDED_BRANCHES,
                 entry_start: int | None = None, entry_stop: int | None = None,
-                *, reader: BranchReader | None = None) -> EventColumns:
+                *, reader: BranchReader | None = None,
+                threads: int | None = None) -> EventColumns:
     """Read the analysis branches of one NanoAOD file (or entry range).
+
+    A local file is read by the fast path of :mod:`topxsec.fastread` when
+    its layout allows (:mod:`topxsec.rootmeta`: ZLIB or uncompressed, flat
+    branches, closed file); anything else, and every remote file, by uproot
+    through :func:`read_branches`. Both give the same values.
 
     Args:
         source: Local path, ``root://`` or ``http(s)://`` URL.
@@ -317,7 +330,10 @@ def read_events(source: str | os.PathLike[str],
         entry_start: First entry (default 0).
         entry_stop: One past the last entry (default: the tree's end; a larger
             value is clipped with a warning).
-        reader: Replacement for :func:`read_branches` (faster read paths).
+        reader: Replacement for :func:`read_branches`; given, the file is read
+            through uproot and this function.
+        threads: Decompression threads of the fast path (default
+            :func:`read_threads`).
 
     Returns:
         The events, with the compressed bytes of the baskets read.
@@ -330,9 +346,18 @@ def read_events(source: str | os.PathLike[str],
         ValueError: A negative entry number.
     """
     name = os.fspath(source)
-    read = read_branches if reader is None else reader
     started = time.perf_counter()
+    if reader is None and not is_remote(name):
+        _check_local(name)
+        events = _read_fast(name, branches, entry_start, entry_stop,
+                            read_threads() if threads is None else threads)
+        if events is not None:
+            log.debug("read %s entries [%d, %d) directly: %d bytes of baskets in "
+                      "%.3f s", name, events.entry_start, events.entry_stop,
+                      events.bytes_read, time.perf_counter() - started)
+            return events
 
+    read = read_branches if reader is None else reader
     with _open_tree(name) as tree:
         missing = [branch for branch in branches if branch not in tree]
         if missing:
@@ -347,6 +372,50 @@ def read_events(source: str | os.PathLike[str],
     log.debug("read %s entries [%d, %d): %d bytes of baskets in %.2f s", name,
               start, stop, n_bytes, time.perf_counter() - started)
     return events
+
+
+def read_threads() -> int:
+    """Decompression threads of the fast path: ``$TOPXSEC_READ_THREADS`` or 1."""
+    configured = os.environ.get("TOPXSEC_READ_THREADS", "")
+    return max(int(configured), 1) if configured.strip() else 1
+
+
+def _check_local(name: str) -> None:
+    """Fail early, with a clear message, on a missing local input."""
+    path = Path(name)
+    if not path.exists():
+        raise errors.InputFileError(
+            name, "does not exist; check the path in the file set (or fetch "
+            "the file again)")
+    if not path.is_file():
+        raise errors.InputFileError(name, "is not a file; give a ROOT file")
+
+
+def _read_fast(name: str, branches: Sequence[str], entry_start: int | None,
+               entry_stop: int | None, threads: int) -> EventColumns | None:
+    """Read through :mod:`topxsec.fastread`; None where it does not apply."""
+    from topxsec import fastread, rootmeta
+
+    try:
+        tree = rootmeta.read_tree_info(name, TREE_NAME, frozenset(branches))
+        absent = [branch for branch in branches if branch not in tree.branches]
+        if absent:
+            raise rootmeta.Unsupported(f"no top-level branch {absent[0]}")
+        start, stop = _entry_range(name, tree.num_entries, entry_start, entry_stop)
+        values, n_bytes = fastread.read_baskets(name, tree, branches, start, stop,
+                                                threads)
+    except rootmeta.Unsupported as exc:
+        log.debug("%s: read through uproot (%s)", name, exc)
+        return None
+    except rootmeta.CorruptData as exc:
+        raise errors.InputFileError(
+            name, f"cannot be decoded ({exc}); it is probably truncated or "
+            "corrupt: copy or download it again") from exc
+    except OSError as exc:
+        raise errors.InputFileError(
+            name, f"cannot be read ({_first_line(exc)}); check its permissions, "
+            "or copy it again") from exc
+    return _assemble(name, values, start, stop, n_bytes)
 
 
 def _entry_range(source: str, num_entries: int, entry_start: int | None,
@@ -389,13 +458,7 @@ def _open_tree(name: str) -> Iterator[Any]:
     import uproot
 
     if not is_remote(name):
-        path = Path(name)
-        if not path.exists():
-            raise errors.InputFileError(
-                name, "does not exist; check the path in the file set (or fetch "
-                "the file again)")
-        if not path.is_file():
-            raise errors.InputFileError(name, "is not a file; give a ROOT file")
+        _check_local(name)
 
     with _input_errors(name, "opening"):
         target = name if is_remote(name) else Path(name)
@@ -480,7 +543,9 @@ def write_skim(path: str | Path, events: EventColumns,
 def _group_collections(columns: Mapping[str, Any]) -> dict[str, Any]:
     """Group ``Coll_field`` jagged columns into ``{Coll: ak.zip(...)}`` records.
 
-    Flat (one value per event) columns are passed through unchanged.
+    Flat (one value per event) columns, and jagged ones without a ``Coll_``
+    prefix (``LHEPdfWeight``), are passed through. The branch order is kept: a
+    collection takes the place of its first field.
     """
     import awkward as ak
 
@@ -490,7 +555,10 @@ def _group_collections(columns: Mapping[str, Any]) -> dict[str, Any]:
         is_jagged = isinstance(values, ak.Array) and values.ndim == 2
         if is_jagged and "_" in name:
             collection, field = name.split("_", 1)
+            out.setdefault(collection, None)
             grouped.setdefault(collection, {})[field] = values
+        elif is_jagged:
+            out[name] = values
         else:
             out[name] = np.asarray(values)
 
@@ -500,7 +568,8 @@ def _group_collections(columns: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_events(path: str | Path, columns: Mapping[str, Any],
-                 compression_level: int = 1, tree_name: str = TREE_NAME) -> None:
+                 compression_level: int = 1, tree_name: str = TREE_NAME,
+                 cluster_events: int | None = None) -> None:
     """Write columns as a NanoAOD-layout TTree, atomically.
 
     Jagged columns named ``Coll_field`` become branches ``Coll_field`` with a
@@ -515,6 +584,10 @@ def write_events(path: str | Path, columns: Mapping[str, Any],
             their counts.
         compression_level: ZLIB level (NanoAOD uses ZLIB or LZMA; 1 is fast).
         tree_name: The tree's name.
+        cluster_events: Events per cluster: every branch gets one basket per
+            this many events, as ROOT's auto-flush makes them (real NanoAOD:
+            clusters of a few thousand events). None writes one basket per
+            branch.
 
     Note:
         uproot generates the counters as int32; real NanoAOD stores them as
@@ -529,10 +602,19 @@ def write_events(path: str | Path, columns: Mapping[str, Any],
     types = {name: (arr.type.content if hasattr(arr, "type") else arr.dtype)
              for name, arr in data.items()}
 
+    n_events = max((len(array) for array in data.values()), default=0)
+    step = max(n_events, 1) if cluster_events is None else int(cluster_events)
+    if step < 1:
+        raise ValueError(f"{path}: cluster_events must be at least 1, not {step}")
+    starts = range(0, max(n_events, 1), step)
+
     try:
         with uproot.recreate(tmp, compression=uproot.ZLIB(compression_level)) as f:
-            tree = f.mktree(tree_name, types)
-            tree.extend(data)
+            # room for every basket up front: growing it rewrites the metadata
+            tree = f.mktree(tree_name, types, initial_basket_capacity=len(starts) + 2)
+            for start in starts:
+                tree.extend({name: array[start:start + step]
+                             for name, array in data.items()})
         os.replace(tmp, path)
     finally:
         if tmp.exists():
