@@ -137,21 +137,26 @@ class EventColumns:
             New columns in the same layout (file order kept).
         """
         mask = np.asarray(mask, dtype=np.bool_)
-        keep_objects = {name: np.repeat(mask, np.diff(offsets))
-                        for name, offsets in self.offsets.items()}
+        events = np.flatnonzero(mask)
+
+        # Work in proportion to the kept objects: per collection, the indices
+        # of the kept events' objects, as concatenated ranges.
         offsets = {}
+        objects = {}
         for name, old in self.offsets.items():
-            new = np.zeros(int(mask.sum()) + 1, dtype=np.int64)
-            np.cumsum(np.diff(old)[mask], out=new[1:])
+            starts = old[events]
+            counts = old[events + 1] - starts
+            new = np.zeros(len(events) + 1, dtype=np.int64)
+            np.cumsum(counts, out=new[1:])
             offsets[name] = new
+            objects[name] = (np.arange(int(new[-1]), dtype=np.int64)
+                             + np.repeat(starts - new[:-1], counts))
 
         columns = {}
         for name, values in self.columns.items():
-            if self.is_jagged(name):
-                columns[name] = values[keep_objects[collection_of(name)]]
-            else:
-                columns[name] = values[mask]
-        return EventColumns(self.source, int(mask.sum()), columns, offsets,
+            index = objects[collection_of(name)] if self.is_jagged(name) else events
+            columns[name] = values[index]
+        return EventColumns(self.source, len(events), columns, offsets,
                             self.entry_start, self.entry_stop, self.bytes_read)
 
     def as_arrays(self) -> dict[str, Any]:
@@ -567,6 +572,13 @@ def _group_collections(columns: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _deflate_available() -> bool:
+    """Whether libdeflate's Python binding (PyPI ``deflate``) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("deflate") is not None
+
+
 def write_events(path: str | Path, columns: Mapping[str, Any],
                  compression_level: int = 1, tree_name: str = TREE_NAME,
                  cluster_events: int | None = None) -> None:
@@ -608,8 +620,13 @@ def write_events(path: str | Path, columns: Mapping[str, Any],
         raise ValueError(f"{path}: cluster_events must be at least 1, not {step}")
     starts = range(0, max(n_events, 1), step)
 
+    compression = uproot.ZLIB(compression_level)
+    if _deflate_available():
+        # libdeflate: 2-3 times zlib's speed, smaller output, same format
+        compression.library = "deflate"
+
     try:
-        with uproot.recreate(tmp, compression=uproot.ZLIB(compression_level)) as f:
+        with uproot.recreate(tmp, compression=compression) as f:
             # room for every basket up front: growing it rewrites the metadata
             tree = f.mktree(tree_name, types, initial_basket_capacity=len(starts) + 2)
             for start in starts:

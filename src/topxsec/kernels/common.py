@@ -49,6 +49,12 @@ _SHIFT_30 = np.uint64(30)
 _SHIFT_31 = np.uint64(31)
 _TWO_TO_MINUS_53 = 2.0**-53
 
+#: No ``pt_res_up`` deviate exceeds this: u1 >= 2**-54 bounds
+#: sqrt(-2 ln u1) by sqrt(108 ln 2) = 8.652, and |cos| <= 1. A jet with
+#: ``pt * (1 + |width| * PT_RES_MAX_Z) <= cut`` fails the cut whatever its
+#: factor, so the kernels skip computing it (same result, less work).
+PT_RES_MAX_Z = 8.66
+
 
 def make_params(cuts: spec.Cuts) -> np.ndarray:
     """Return the kernels' float64 parameter vector for these cuts.
@@ -115,61 +121,95 @@ def pt_res_factor(run: np.uint32, lumi: np.uint32, event: np.uint64,
 
 
 @helper
+def pt_res_cannot_pass(pt: float, cut: float, width: float) -> bool:
+    """Whether no ``pt_res_up`` factor can lift ``pt`` above ``cut``."""
+    return pt * (1.0 + abs(width) * PT_RES_MAX_Z) <= cut
+
+
+# The per-object helpers take their cuts as tuples of scalars, not the
+# parameter array: an array passed to an inlined helper is reference-counted
+# at every call (two atomic operations), which made the jet and lepton loops
+# several times slower than the cuts themselves.
+
+
+@helper
+def electron_cuts(params: np.ndarray) -> tuple[float, float, int, float]:
+    """``(pt, |eta|, cutBased, sip3d)`` cuts of :func:`is_electron`."""
+    return (params[EL_PT], params[EL_ABS_ETA], np.int64(params[EL_CUT_BASED]),
+            params[EL_SIP3D])
+
+
+@helper
+def muon_cuts(params: np.ndarray) -> tuple[float, float, float, float]:
+    """``(pt, |eta|, sip3d, pfRelIso04_all)`` cuts of :func:`is_muon`."""
+    return (params[MU_PT], params[MU_ABS_ETA], params[MU_SIP3D],
+            params[MU_PF_REL_ISO])
+
+
+@helper
+def jet_cuts(params: np.ndarray) -> tuple[float, int]:
+    """``(|eta|, jetId bit)`` cuts of :func:`jet_passes_eta_id`."""
+    return params[JET_ABS_ETA], np.int64(params[JET_ID_BIT])
+
+
+@helper
 def is_electron(pt: float, eta: float, cut_based: int, sip3d: float,
-                params: np.ndarray) -> bool:
-    """Whether an electron passes the lepton selection."""
+                cuts: tuple[float, float, int, float]) -> bool:
+    """Whether an electron passes the lepton selection (:func:`electron_cuts`)."""
     return (
-        np.float64(pt) > params[EL_PT]
-        and abs(np.float64(eta)) < params[EL_ABS_ETA]
-        and cut_based == np.int64(params[EL_CUT_BASED])
-        and np.float64(sip3d) < params[EL_SIP3D]
+        np.float64(pt) > cuts[0]
+        and abs(np.float64(eta)) < cuts[1]
+        and cut_based == cuts[2]
+        and np.float64(sip3d) < cuts[3]
     )
 
 
 @helper
 def is_muon(pt: float, eta: float, tight_id: bool, sip3d: float, iso: float,
-            params: np.ndarray) -> bool:
-    """Whether a muon passes the lepton selection."""
+            cuts: tuple[float, float, float, float]) -> bool:
+    """Whether a muon passes the lepton selection (:func:`muon_cuts`)."""
     return (
-        np.float64(pt) > params[MU_PT]
-        and abs(np.float64(eta)) < params[MU_ABS_ETA]
+        np.float64(pt) > cuts[0]
+        and abs(np.float64(eta)) < cuts[1]
         and tight_id
-        and np.float64(sip3d) < params[MU_SIP3D]
-        and np.float64(iso) < params[MU_PF_REL_ISO]
+        and np.float64(sip3d) < cuts[2]
+        and np.float64(iso) < cuts[3]
     )
 
 
 @helper
-def count_leptons(i: int, electrons: tuple, muons: tuple,
-                  params: np.ndarray) -> tuple[int, int]:
-    """Numbers of selected electrons and muons of event ``i``.
+def count_leptons(electrons: tuple, muons: tuple, params: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers of selected electrons and of selected muons of every event.
 
     ``electrons`` is ``(offsets, pt, eta, cutBased, sip3d)``; ``muons`` is
-    ``(offsets, pt, eta, tightId, sip3d, pfRelIso04_all)``.
+    ``(offsets, pt, eta, tightId, sip3d, pfRelIso04_all)``. Returns two int32
+    arrays, one count per event.
     """
     el_offsets, el_pt, el_eta, el_cut_based, el_sip3d = electrons
     mu_offsets, mu_pt, mu_eta, mu_tight_id, mu_sip3d, mu_iso = muons
+    el_cuts = electron_cuts(params)
+    mu_cuts = muon_cuts(params)
 
-    n_el = 0
-    for k in range(el_offsets[i], el_offsets[i + 1]):
-        if is_electron(el_pt[k], el_eta[k], el_cut_based[k], el_sip3d[k], params):
-            n_el += 1
-
-    n_mu = 0
-    for k in range(mu_offsets[i], mu_offsets[i + 1]):
-        if is_muon(mu_pt[k], mu_eta[k], mu_tight_id[k], mu_sip3d[k], mu_iso[k],
-                   params):
-            n_mu += 1
+    n_events = len(el_offsets) - 1
+    n_el = np.zeros(n_events, dtype=np.int32)
+    n_mu = np.zeros(n_events, dtype=np.int32)
+    for i in range(n_events):
+        for k in range(el_offsets[i], el_offsets[i + 1]):
+            if is_electron(el_pt[k], el_eta[k], el_cut_based[k], el_sip3d[k],
+                           el_cuts):
+                n_el[i] += 1
+        for k in range(mu_offsets[i], mu_offsets[i + 1]):
+            if is_muon(mu_pt[k], mu_eta[k], mu_tight_id[k], mu_sip3d[k], mu_iso[k],
+                       mu_cuts):
+                n_mu[i] += 1
     return n_el, n_mu
 
 
 @helper
-def jet_passes_eta_id(eta: float, jet_id: int, params: np.ndarray) -> bool:
-    """Whether a jet passes the |eta| and jet-ID cuts (the pT cut varies)."""
-    return (
-        abs(np.float64(eta)) < params[JET_ABS_ETA]
-        and (np.int64(jet_id) & np.int64(params[JET_ID_BIT])) != 0
-    )
+def jet_passes_eta_id(eta: float, jet_id: int, cuts: tuple[float, int]) -> bool:
+    """Whether a jet passes the |eta| and jet-ID cuts (:func:`jet_cuts`)."""
+    return abs(np.float64(eta)) < cuts[0] and (np.int64(jet_id) & cuts[1]) != 0
 
 
 @helper

@@ -36,7 +36,9 @@ from topxsec.kernels.common import (
     count_leptons,
     four_vector,
     invariant_mass,
+    jet_cuts,
     jet_passes_eta_id,
+    pt_res_cannot_pass,
     pt_res_factor,
 )
 from topxsec.numba_options import helper, kernel
@@ -204,6 +206,7 @@ def histogram_kernel(jets: tuple, electrons: tuple, muons: tuple, ids: tuple,
     width = params[PT_RES_WIDTH]
     btag_slope = params[BTAG_SLOPE]
     btag_pt_ref = params[BTAG_PT_REF]
+    eta_id_cuts = jet_cuts(params)
 
     n_events = len(run)
     n_bins = len(edges) + 1
@@ -220,14 +223,16 @@ def histogram_kernel(jets: tuple, electrons: tuple, muons: tuple, ids: tuple,
     sel_pt = np.empty(max_jets, dtype=np.float64)
     scratch = np.empty((4, max_jets), dtype=np.float64)
 
+    n_electrons, n_muons = count_leptons(electrons, muons, params)
     for i in range(n_events):
-        n_el, n_mu = count_leptons(i, electrons, muons, params)
-        one_lepton = n_el + n_mu == 1
+        n_el = n_electrons[i]
+        one_lepton = n_el + n_muons[i] == 1
         first = jet_offsets[i]
         n_jets = jet_offsets[i + 1] - first
         n_good = 0
         for k in range(n_jets):
-            good[k] = jet_passes_eta_id(jet_eta[first + k], jet_id[first + k], params)
+            good[k] = jet_passes_eta_id(jet_eta[first + k], jet_id[first + k],
+                                        eta_id_cuts)
             if good[k]:
                 n_good += 1
 
@@ -245,6 +250,8 @@ def histogram_kernel(jets: tuple, electrons: tuple, muons: tuple, ids: tuple,
                 if variation == 1:
                     pt = pt * scale_up
                 elif variation == 2:
+                    if pt_res_cannot_pass(pt, jet_cut, width):
+                        continue
                     pt = pt * pt_res_factor(run[i], lumi[i], event[i], k, width)
                 if not pt > jet_cut:
                     continue

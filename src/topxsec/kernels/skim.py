@@ -18,7 +18,9 @@ from topxsec.kernels.common import (
     PT_RES_WIDTH,
     SKIM_JET_PT,
     count_leptons,
+    jet_cuts,
     jet_passes_eta_id,
+    pt_res_cannot_pass,
     pt_res_factor,
 )
 from topxsec.numba_options import kernel
@@ -50,15 +52,16 @@ def skim_kernel(jets: tuple, electrons: tuple, muons: tuple, ids: tuple,
     btag_cut = params[BTAG_THRESHOLD]
     width = params[PT_RES_WIDTH]
     min_jets = np.int64(params[MIN_JETS])
+    eta_id_cuts = jet_cuts(params)
 
     n_events = len(run)
     keep = np.zeros(n_events, dtype=np.bool_)
     counts = np.zeros(4, dtype=np.int64)
     counts[0] = n_events
 
+    n_el, n_mu = count_leptons(electrons, muons, params)
     for i in range(n_events):
-        n_el, n_mu = count_leptons(i, electrons, muons, params)
-        if n_el + n_mu != 1:
+        if n_el[i] + n_mu[i] != 1:
             continue
         counts[1] += 1
 
@@ -66,10 +69,12 @@ def skim_kernel(jets: tuple, electrons: tuple, muons: tuple, ids: tuple,
         n_loose = 0
         n_btag = 0
         for j in range(first, jet_offsets[i + 1]):
-            if not jet_passes_eta_id(jet_eta[j], jet_id[j], params):
+            if not jet_passes_eta_id(jet_eta[j], jet_id[j], eta_id_cuts):
                 continue
             pt = np.float64(jet_pt[j])
             if not pt > skim_pt:
+                if pt_res_cannot_pass(pt, jet_cut, width):
+                    continue
                 factor = pt_res_factor(run[i], lumi[i], event[i], j - first, width)
                 if not pt * factor > jet_cut:
                     continue
