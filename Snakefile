@@ -28,6 +28,7 @@ include: "workflow/rules/skim.smk"
 include: "workflow/rules/histograms.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/statistics.smk"
+include: "workflow/rules/inference.smk"
 include: "workflow/rules/plots.smk"
 
 
@@ -41,6 +42,7 @@ rule all:
         plots=ALL_PLOTS,
         table=FIT_TABLE,
         cutflow=CUTFLOW_TABLE,
+        inference=INFERENCE_OUTPUTS,
 
 
 rule histograms:

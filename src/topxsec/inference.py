@@ -33,12 +33,16 @@ The impact entries, one per parameter::
      "prefit": {"value", "width"}, "postfit": {"value", "error"},
      "fixed_at": {"postfit_up", "postfit_down", "prefit_up", "prefit_down"},
      "impacts": {same keys: POI shift}, "nll": {same keys: -log L},
-     "valid": bool}
+     "undefined": [keys], "valid": bool}
 
 ``fixed`` parameters (a staterror of a bin without simulated events, which
 the fit holds constant) and ``absent`` ones (pruned from every sample) have
 empty ``fixed_at``, ``impacts`` and ``nll``. A shift is ``None`` when its
-variation is undefined (the pre-fit width of an unconstrained parameter).
+variation is undefined: the pre-fit width of an unconstrained parameter, or a
+fixed value at which the model predicts a negative yield whatever the other
+parameters do (templates with large statistical fluctuations, extrapolated
+beyond one standard deviation); the latter are listed in ``undefined`` and
+make the entry not ``valid``.
 
 A parameter fixed far from its best fit (a pre-fit width is often many
 post-fit uncertainties) can leave the others with more than one minimum.
@@ -74,6 +78,10 @@ MC_STAT_GROUP = "MC statistics"
 INTERVAL_LEVELS: dict[str, float] = {"68": 1.0, "95": 3.841458820694124}
 #: MIGRAD tolerance of the profile fits (EDM goal 0.002 x tolerance; pyhf: 0.1).
 PROFILE_TOLERANCE = 0.01
+#: What MIGRAD sees where -log L is undefined (negative predicted yields).
+NAN_WALL = 1e12
+#: 2 Delta NLL the interval search gives a point where -log L is undefined.
+UNDEFINED_LEVEL = 1e6
 #: The four fixed values of an impact, in order.
 IMPACT_KEYS = ("postfit_up", "postfit_down", "prefit_up", "prefit_down")
 
@@ -196,6 +204,7 @@ class Profiler:
             self.steps = np.sqrt(np.clip(np.diag(self.covariance), 0.0, None))
         self.tolerance = tolerance
         self.fits = 0
+        self.walls = 0
 
     def index(self, name: str) -> int:
         """Return the position of a parameter.
@@ -209,11 +218,24 @@ class Profiler:
         return self.labels.index(name)
 
     def twice_nll(self, pars: np.ndarray) -> float:
-        """Return -2 log L at ``pars``."""
+        """Return -2 log L at ``pars`` (NaN where a predicted yield is negative)."""
         import pyhf
 
         value = pyhf.infer.mle.twice_nll(np.asarray(pars), self.data, self.model)
         return float(np.squeeze(value))
+
+    def _objective(self, pars: np.ndarray) -> float:
+        """:meth:`twice_nll` for MIGRAD: a high wall instead of NaN.
+
+        Far from the best fit the interpolated templates can predict negative
+        yields, where the Poisson terms are undefined; MIGRAD backs off from
+        the wall.
+        """
+        value = self.twice_nll(pars)
+        if not np.isfinite(value):
+            self.walls += 1
+            return NAN_WALL
+        return value
 
     def minimize(self, fixed: Mapping[str, float] | None = None,
                  start: np.ndarray | None = None) -> ProfilePoint:
@@ -224,7 +246,9 @@ class Profiler:
             start: Initial values (default: the profiler's ``start``).
 
         Returns:
-            The minimum; ``valid`` is MIGRAD's verdict.
+            The minimum; ``valid`` is MIGRAD's verdict. Where -log L is
+            undefined at every start tried (see :meth:`_linear_start`) there
+            is no fit: ``nll`` is infinite and ``valid`` false.
 
         Raises:
             WorkspaceError: If a name in ``fixed`` is not a parameter.
@@ -234,10 +258,14 @@ class Profiler:
         values = np.array(self.start if start is None else start, dtype=float)
         targets = {self.index(name): float(v) for name, v in (fixed or {}).items()}
         values, steps = self._linear_start(values, targets)
+        if not np.isfinite(self.twice_nll(values)):
+            log.warning("-log L is undefined (a predicted yield is negative) with "
+                        "%s fixed; no fit there", dict(fixed or {}))
+            return ProfilePoint(values, math.inf, False, 0)
         mask = self.fixed.copy()
         mask[list(targets)] = True
 
-        minuit = iminuit.Minuit(self.twice_nll, values, name=self.labels)
+        minuit = iminuit.Minuit(self._objective, values, name=self.labels)
         minuit.errordef = iminuit.Minuit.LEAST_SQUARES
         minuit.limits = self.bounds
         minuit.fixed = list(mask)
@@ -247,31 +275,50 @@ class Profiler:
         minuit.print_level = 0
         minuit.migrad()
         self.fits += 1
+        nll = float(minuit.fval) / 2.0 if minuit.fval < NAN_WALL else math.inf
         if not minuit.valid:
             log.warning("profile fit with %s fixed is not valid (EDM %.3g)",
                         dict(fixed or {}), minuit.fmin.edm)
-        return ProfilePoint(np.asarray(minuit.values, dtype=float),
-                            float(minuit.fval) / 2.0, bool(minuit.valid),
+        return ProfilePoint(np.asarray(minuit.values, dtype=float), nll,
+                            bool(minuit.valid) and math.isfinite(nll),
                             int(minuit.nfcn))
 
     def _linear_start(self, values: np.ndarray, targets: Mapping[int, float]
                       ) -> tuple[np.ndarray, np.ndarray]:
-        """Return start values and step sizes for the fit with ``targets`` fixed."""
-        moved = [i for i, v in targets.items() if v != values[i]]
-        steps = self.steps.copy()
-        if self.covariance is not None and moved:
-            cov = self.covariance
-            delta = np.array([targets[i] - values[i] for i in moved])
-            gain = np.linalg.pinv(cov[np.ix_(moved, moved)])
-            values = values + cov[:, moved] @ gain @ delta
-            conditional = np.diag(cov) - np.einsum(
-                "ij,jk,ik->i", cov[:, moved], gain, cov[:, moved])
-            steps = np.sqrt(np.clip(conditional, 0.0, None))
+        """Return start values and step sizes for the fit with ``targets`` fixed.
+
+        The linear response is halved until -log L is defined there (far from
+        the best fit it can predict negative yields); the plain start (only
+        the targets moved) is the last resort.
+        """
+        plain = np.array(values, dtype=float)
         for i, value in targets.items():
-            values[i] = value
+            plain[i] = value
+        moved = [i for i, v in targets.items() if v != values[i]]
+        if self.covariance is None or not moved:
+            return self._clipped(plain), self.steps
+
+        cov = self.covariance
+        delta = np.array([targets[i] - values[i] for i in moved])
+        gain = np.linalg.pinv(cov[np.ix_(moved, moved)])
+        response = cov[:, moved] @ gain @ delta
+        conditional = np.diag(cov) - np.einsum(
+            "ij,jk,ik->i", cov[:, moved], gain, cov[:, moved])
+        steps = np.sqrt(np.clip(conditional, 0.0, None))
+        for scale in (1.0, 0.5, 0.25, 0.125):
+            start = self._clipped(values + scale * response)
+            for i, value in targets.items():
+                start[i] = value
+            if np.isfinite(self.twice_nll(start)):
+                return start, steps
+        log.debug("no defined linear start for %s; starting from the targets",
+                  {self.labels[i]: v for i, v in targets.items()})
+        return self._clipped(plain), steps
+
+    def _clipped(self, values: np.ndarray) -> np.ndarray:
         low = np.array([b[0] for b in self.bounds])
         high = np.array([b[1] for b in self.bounds])
-        return np.clip(values, low, high), steps
+        return np.clip(values, low, high)
 
 
 def _setup(workspace: Mapping[str, Any], fit: fitting.FitResult,
@@ -348,7 +395,8 @@ def _impact(profiler: Profiler, best: ProfilePoint, fit: fitting.FitResult,
             name: str, widths: np.ndarray, nominal: np.ndarray) -> dict[str, Any]:
     """Return the impact entry of one parameter."""
     entry: dict[str, Any] = {"parameter": name, "status": "ok", "fixed_at": {},
-                             "impacts": {}, "nll": {}, "valid": True}
+                             "impacts": {}, "nll": {}, "undefined": [],
+                             "valid": True}
     if name not in profiler.labels:
         log.info("%s: not a parameter of the workspace (pruned); no impact", name)
         entry.update(status="absent", prefit=None, postfit=None)
@@ -378,9 +426,13 @@ def _impact(profiler: Profiler, best: ProfilePoint, fit: fitting.FitResult,
                      value + steps[key], target)
         point = profiler.minimize({name: target}, start=best.values)
         entry["fixed_at"][key] = target
+        entry["valid"] = entry["valid"] and point.valid
+        if not math.isfinite(point.nll):
+            entry["impacts"][key] = entry["nll"][key] = None
+            entry["undefined"].append(key)
+            continue
         entry["impacts"][key] = float(point.values[poi] - best.values[poi])
         entry["nll"][key] = point.nll
-        entry["valid"] = entry["valid"] and point.valid
 
     shifts = entry["impacts"]
     log.info("impact of %s on %s: post-fit %s / %s, pre-fit %s / %s", name, fit.poi,
@@ -390,6 +442,13 @@ def _impact(profiler: Profiler, best: ProfilePoint, fit: fitting.FitResult,
 
 def _signed(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.4f}"
+
+
+def _entry_status(entry: Mapping[str, Any]) -> str:
+    if entry.get("undefined"):
+        keys = ", ".join(k.replace("_", " ") for k in entry["undefined"])
+        return f"model undefined at {keys} (negative yield)"
+    return "ok" if entry["valid"] else "a fit is not valid"
 
 
 def impact_size(entry: Mapping[str, Any], kind: str = "postfit") -> float:
@@ -422,7 +481,7 @@ def impacts_html(ranked: Sequence[Mapping[str, Any]], poi: str) -> str:
         pull = (post["value"] - pre["value"]) / width
         rows.append([entry["parameter"], f"{pull:+.3f}", f"{post['error'] / width:.3f}",
                      *(_signed(entry["impacts"][k]) for k in IMPACT_KEYS),
-                     "ok" if entry["valid"] else "fit not valid"])
+                     _entry_status(entry)])
     header = ["parameter", "pull", "constraint", f"d{poi} post-fit up",
               f"d{poi} post-fit down", f"d{poi} pre-fit up", f"d{poi} pre-fit down",
               "status"]
@@ -458,6 +517,7 @@ class _ProfileCurve:
         return self.points[x].nll
 
     def twice_delta(self, x: float) -> float:
+        """``2 (NLL(x) - NLL_min)``; infinite where -log L is undefined."""
         return 2.0 * (self.nll(x) - self.best.nll)
 
 
@@ -487,7 +547,9 @@ def likelihood_scan(
         "high", "minus", "plus", "low_at_bound", "high_at_bound"}},
         "half_width_over_hesse", "valid"}``. ``minus`` and ``plus`` are the
         distances of the interval ends from the best fit; an end ``at_bound``
-        is the parameter's bound, where the curve stays below the level.
+        is the parameter's bound, where the curve stays below the level. A
+        grid point where -log L is undefined (a negative predicted yield) has
+        ``None`` in ``twice_delta_nll``.
 
     Raises:
         WorkspaceError: If the fit does not belong to the workspace.
@@ -528,11 +590,15 @@ def likelihood_scan(
         "min_nll": curve.best.nll,
         "hesse_error": sigma,
         "values": grid.tolist(),
-        "twice_delta_nll": [curve.twice_delta(x) for x in grid],
+        "twice_delta_nll": [_finite_or_none(curve.twice_delta(x)) for x in grid],
         "intervals": intervals,
         "half_width_over_hesse": ratio,
         "valid": all(p.valid for p in curve.points.values()),
     }
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _check_minimum(curve: _ProfileCurve) -> None:
@@ -585,7 +651,8 @@ def _crossing(curve: _ProfileCurve, level: float, center: float, sigma: float,
         inner, step = outer, 2.0 * step
 
     def excess(x: float) -> float:
-        return curve.twice_delta(x) - level
+        # brentq needs finite values; an undefined point lies beyond the level
+        return min(curve.twice_delta(x), UNDEFINED_LEVEL) - level
 
     root = brentq(excess, inner, outer, xtol=1e-4 * sigma)
     return float(root), False

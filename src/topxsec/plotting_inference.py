@@ -152,6 +152,7 @@ def plot_scan(scan: Mapping[str, Any], path: str | Path) -> Path:
 def scan_figure(scan: Mapping[str, Any]) -> Figure:
     """Build the figure of :func:`plot_scan` (same argument, no path)."""
     values = np.asarray(scan["values"], dtype=float)
+    # None (where -log L is undefined) becomes NaN, a gap in the curve
     curve = np.asarray(scan["twice_delta_nll"], dtype=float)
     if values.size < 2 or values.shape != curve.shape:
         raise ValueError(f"scan has {values.size} values and {curve.size} curve "
@@ -170,7 +171,8 @@ def scan_figure(scan: Mapping[str, Any]) -> Figure:
                 label="Profile likelihood")
         for label, level in INTERVAL_LEVELS.items():
             _draw_interval(ax, scan["intervals"][label], level, label)
-        top = max(1.3 * INTERVAL_LEVELS["95"], 1.05 * float(np.max(curve)))
+        highest = float(np.nanmax(curve)) if np.any(np.isfinite(curve)) else 0.0
+        top = max(1.3 * INTERVAL_LEVELS["95"], 1.05 * highest)
         ax.set_xlim(values[0], values[-1])
         ax.set_ylim(0.0, top)
         ax.set_xlabel(name)
