@@ -51,6 +51,9 @@ class _Plan:
     offsets: np.ndarray | None
     #: per selected basket: values before it in ``values``
     item_starts: np.ndarray | None = None
+    #: per selected basket: the sum of its entries' first value indices, a
+    #: checksum of its counts (branches sharing offsets must agree)
+    checks: np.ndarray | None = None
 
 
 def _select(info: rootmeta.BranchInfo, start: int, stop: int) -> tuple[int, int]:
@@ -114,7 +117,8 @@ def _plan(info: rootmeta.BranchInfo, first: int, last: int,
     values = np.empty(int(item_starts[-1]), native)
     offsets = np.empty(n_entries + 1, dtype=np.int64)
     offsets[-1] = item_starts[-1]
-    return _Plan(info, first, last, entry_base, values, offsets, item_starts)
+    return _Plan(info, first, last, entry_base, values, offsets, item_starts,
+                 np.zeros(len(keys), dtype=np.int64))
 
 
 def _decode(plan: _Plan, k: int, key: tuple[int, int, int, int, int],
@@ -126,13 +130,14 @@ def _decode(plan: _Plan, k: int, key: tuple[int, int, int, int, int],
     entry = int(info.basket_entry[index]) - plan.entry_base
     expected = int(info.basket_entry[index + 1] - info.basket_entry[index])
     border = last - keylen
-    if entries != expected or nbytes != int(info.basket_bytes[index]) \
-            or not 0 <= border <= objlen:
+    embedded = nbytes < 0  # a record from the metadata, already uncompressed
+    on_disk = -1 if embedded else int(info.basket_bytes[index])
+    if entries != expected or nbytes != on_disk or not 0 <= border <= objlen:
         raise rootmeta.CorruptData(
-            f"basket {index} of branch {info.name} (byte {info.basket_seek[index]}) "
-            f"has a key that disagrees with the branch's basket table")
+            f"basket {index} of branch {info.name} has a key that disagrees with "
+            "the branch's basket table")
 
-    raw = rootmeta.decompress(data[keylen:nbytes], objlen)
+    raw = data if embedded else rootmeta.decompress(data[keylen:nbytes], objlen)
     itemsize = info.dtype.itemsize
     if plan.offsets is None:
         if border != entries * itemsize:
@@ -146,12 +151,15 @@ def _decode(plan: _Plan, k: int, key: tuple[int, int, int, int, int],
     start = int(plan.item_starts[k])
     n_items = int(plan.item_starts[k + 1]) - start
     plan.values[start:start + n_items] = np.frombuffer(raw, info.dtype, n_items)
-    if not with_offsets:
-        return
     if objlen < border + 4 * (entries + 1):
         raise rootmeta.CorruptData(
             f"basket {index} of branch {info.name} has no entry offsets")
     local = np.frombuffer(raw, _OFFSET_DTYPE, entries, border + 4)
+    assert plan.checks is not None
+    plan.checks[k] = ((int(local.sum(dtype=np.int64)) - entries * keylen)
+                      // itemsize)
+    if not with_offsets:
+        return
     target = plan.offsets[entry:entry + entries]
     np.subtract(local, keylen - start * itemsize, out=target)
     if itemsize > 1:
@@ -196,9 +204,16 @@ def read_baskets(path: str | os.PathLike[str], tree: rootmeta.TreeInfo,
     """
     selected = {name: _select(tree.branches[name], entry_start, entry_stop)
                 for name in branches}
-    spans = [(int(tree.branches[name].basket_seek[i]),
-              int(tree.branches[name].basket_bytes[i]))
-             for name, (first, last) in selected.items() for i in range(first, last)]
+    spans = []
+    embedded_bytes = 0
+    for name, (first, last) in selected.items():
+        info = tree.branches[name]
+        n_free = len(info.basket_seek)
+        spans.extend((int(info.basket_seek[i]), int(info.basket_bytes[i]))
+                     for i in range(first, min(last, n_free)))
+        for i in range(max(first, n_free), last):
+            _record, key = info.embedded[i - n_free]
+            embedded_bytes += key[4] - key[2]
 
     fd = os.open(os.fspath(path), os.O_RDONLY)
     try:
@@ -213,8 +228,7 @@ def read_baskets(path: str | os.PathLike[str], tree: rootmeta.TreeInfo,
     for name in branches:
         info = tree.branches[name]
         first, last = selected[name]
-        data = [views[int(info.basket_seek[i])] for i in range(first, last)]
-        keys = [rootmeta.basket_key(view) for view in data]
+        data, keys = _basket_data(info, first, last, views)
         plan = _plan(info, first, last, keys)
         plans[name] = plan
 
@@ -244,9 +258,34 @@ def read_baskets(path: str | os.PathLike[str], tree: rootmeta.TreeInfo,
     else:
         _decode_all(tasks)
 
+    for name, owner in shared.items():
+        if not np.array_equal(plans[name].checks, plans[owner].checks):
+            raise rootmeta.CorruptData(
+                f"branch {name} has other counts than {owner} of collection "
+                f"{_collection(name)}; the file is corrupt or not NanoAOD")
+
     out = _cut(plans, shared, entry_start, entry_stop)
-    bytes_read = sum(length for _position, length in spans)
+    bytes_read = sum(length for _position, length in spans) + embedded_bytes
     return out, bytes_read
+
+
+def _basket_data(info: rootmeta.BranchInfo, first: int, last: int,
+                 views: dict[int, memoryview]
+                 ) -> tuple[list[memoryview], list[tuple[int, int, int, int, int]]]:
+    """Bytes and keys of baskets ``[first, last)``: fetched, or embedded."""
+    n_free = len(info.basket_seek)
+    data = []
+    keys = []
+    for i in range(first, last):
+        if i < n_free:
+            view = views[int(info.basket_seek[i])]
+            data.append(view)
+            keys.append(rootmeta.basket_key(view))
+        else:
+            record, key = info.embedded[i - n_free]
+            data.append(memoryview(record))
+            keys.append(key)
+    return data, keys
 
 
 def _same_layout(a: _Plan, b: _Plan) -> bool:

@@ -92,6 +92,9 @@ class BranchInfo:
     basket_seek: np.ndarray
     #: bytes of each basket on disk, key included (int64)
     basket_bytes: np.ndarray
+    #: baskets kept in the branch's metadata (after the free ones): each the
+    #: basket's uncompressed record laid out as a free basket's, and its key
+    embedded: tuple[tuple[bytes, tuple[int, int, int, int, int]], ...] = ()
 
 
 @dataclass
@@ -421,7 +424,7 @@ def _parse_branch(buf: _Buffer, classname: str, end: int,
     if _object_array_size(buf) != 0:
         raise Unsupported(f"branch {name} has sub-branches")
     dtype, jagged = _leaf(buf, name)
-    buf.skip_object()  # fBaskets (embedded baskets; see the coverage check)
+    embedded = _embedded_baskets(buf, name)
 
     buf.skip(1)
     sizes = np.frombuffer(buf.data, ">i4", max_baskets, buf.pos).astype(np.int64)
@@ -439,14 +442,81 @@ def _parse_branch(buf: _Buffer, classname: str, end: int,
     if entries != num_entries or n > max_baskets:
         raise Unsupported(f"branch {name}: {entries} entries in a tree of "
                           f"{num_entries}")
-    basket_entry = np.append(firsts[:n], entries)
-    if (n and basket_entry[0] != 0) or np.any(np.diff(basket_entry) <= 0) \
+    free_entries = int(firsts[n]) if n < max_baskets else int(entries)
+    starts = [*firsts[:n].tolist(), free_entries]
+    for _record, key in embedded:
+        starts.append(starts[-1] + key[3])
+    basket_entry = np.asarray(starts, dtype=np.int64)
+    if basket_entry[0] != 0 or basket_entry[-1] != entries \
+            or np.any(np.diff(basket_entry[:n + 1]) <= 0) \
             or np.any(seeks[:n] <= 0) or np.any(sizes[:n] <= 0):
-        # e.g. entries still in an embedded basket (a file not closed)
-        raise Unsupported(f"branch {name}: entries outside free baskets")
-    if n == 0 and entries != 0:
-        raise Unsupported(f"branch {name}: every entry in an embedded basket")
-    return BranchInfo(name, dtype, jagged, basket_entry, seeks[:n], sizes[:n])
+        raise Unsupported(f"branch {name}: its baskets do not cover its "
+                          f"{entries} entries")
+    if not embedded:
+        basket_entry = basket_entry[:n + 1]
+    return BranchInfo(name, dtype, jagged, basket_entry, seeks[:n], sizes[:n],
+                      embedded)
+
+
+def _embedded_baskets(buf: _Buffer, branch: str
+                      ) -> tuple[tuple[bytes, tuple[int, int, int, int, int]], ...]:
+    """The non-empty baskets of a branch's ``fBaskets`` array.
+
+    Each is returned as a record laid out like a decompressed free basket
+    (values, then the count and entry offsets) with its key, so that one
+    decoder reads both kinds.
+    """
+    end, _ = buf.header()
+    if end is None:
+        raise Unsupported(f"branch {branch}: fBaskets without a byte count")
+    buf.tobject()
+    buf.string()
+    size, _lower = buf.unpack(_OBJARRAY)
+    out = []
+    for _ in range(size):
+        classname, item_end, _null = buf.object_pointer()
+        if classname is None:
+            continue
+        if classname != "TBasket" or item_end is None:
+            raise Unsupported(f"branch {branch}: a {classname} in fBaskets")
+        key = basket_key(buf.data, buf.pos)
+        nbytes, _objlen, keylen, n_entries, last = key
+        flag = buf.data[buf.pos + keylen - 1]
+        if n_entries > 0:
+            # ROOT's flag: 1 with entry offsets, 2 without; +10 with the buffer
+            if nbytes > keylen or flag not in (11, 12):
+                raise Unsupported(f"branch {branch}: embedded basket flag {flag}")
+            out.append(_embedded_record(buf, key, flag == 11, branch))
+        buf.pos = item_end
+    buf.pos = end
+    return tuple(out)
+
+
+def _embedded_record(buf: _Buffer, key: tuple[int, int, int, int, int],
+                     has_offsets: bool, branch: str
+                     ) -> tuple[bytes, tuple[int, int, int, int, int]]:
+    """One embedded basket as (record, key): see :func:`_embedded_baskets`.
+
+    The stream holds the key and header (``keylen`` bytes), the entry offsets
+    if there are any (a count, then one ``int32`` per entry), then the
+    basket's buffer (``last`` bytes: header space, then the values).
+    """
+    _nbytes, _objlen, keylen, n_entries, last = key
+    at = buf.pos + keylen
+    offsets = b""
+    if has_offsets:
+        (count,) = _I32.unpack_from(buf.data, at)
+        if count != n_entries:
+            raise Unsupported(f"branch {branch}: embedded basket with {count} "
+                              f"offsets for {n_entries} entries")
+        offsets = (_I32.pack(n_entries + 1) + buf.data[at + 4:at + 4 + 4 * n_entries]
+                   + _I32.pack(last))
+        at += 4 + 4 * n_entries
+    values = buf.data[at + keylen:at + last]
+    if len(values) != last - keylen:
+        raise Unsupported(f"branch {branch}: embedded basket cut short")
+    record = values + offsets
+    return record, (-1, len(record), keylen, n_entries, last)
 
 
 def _object_array_size(buf: _Buffer) -> int:
