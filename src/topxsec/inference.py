@@ -246,17 +246,21 @@ class Profiler:
             start: Initial values (default: the profiler's ``start``).
 
         Returns:
-            The minimum; ``valid`` is MIGRAD's verdict. Where -log L is
-            undefined at every start tried (see :meth:`_linear_start`) there
-            is no fit: ``nll`` is infinite and ``valid`` false.
+            The minimum; ``valid`` is MIGRAD's verdict. A fit MIGRAD does not
+            call valid is continued once and then tried from the plain start
+            (only the fixed parameters moved); the best of them is returned.
+            Where -log L is undefined at every start tried (see
+            :meth:`_linear_start`) there is no fit: ``nll`` is infinite and
+            ``valid`` false.
 
         Raises:
             WorkspaceError: If a name in ``fixed`` is not a parameter.
         """
-        import iminuit
-
         values = np.array(self.start if start is None else start, dtype=float)
         targets = {self.index(name): float(v) for name, v in (fixed or {}).items()}
+        plain = values.copy()
+        for i, value in targets.items():
+            plain[i] = value
         values, steps = self._linear_start(values, targets)
         if not np.isfinite(self.twice_nll(values)):
             log.warning("-log L is undefined (a predicted yield is negative) with "
@@ -265,22 +269,38 @@ class Profiler:
         mask = self.fixed.copy()
         mask[list(targets)] = True
 
+        point = self._migrad(values, steps, mask)
+        if not point.valid:
+            # MIGRAD once more from where it stopped, then from the plain start
+            again = self._migrad(point.values, steps, mask)
+            if not again.valid and np.isfinite(self.twice_nll(self._clipped(plain))):
+                other = self._migrad(self._clipped(plain), self.steps, mask)
+                again = min(again, other, key=lambda p: (not p.valid, p.nll))
+            point = min(point, again, key=lambda p: (not p.valid, p.nll))
+            if not point.valid:
+                log.warning("profile fit with %s fixed is not valid", dict(fixed or {}))
+        self.fits += 1
+        return point
+
+    def _migrad(self, values: np.ndarray, steps: np.ndarray,
+                fixed: np.ndarray) -> ProfilePoint:
+        """One MIGRAD minimization from ``values``."""
+        import iminuit
+
         minuit = iminuit.Minuit(self._objective, values, name=self.labels)
         minuit.errordef = iminuit.Minuit.LEAST_SQUARES
         minuit.limits = self.bounds
-        minuit.fixed = list(mask)
+        minuit.fixed = list(fixed)
         minuit.errors = np.maximum(steps, 1e-3)
         minuit.strategy = 1
         minuit.tol = self.tolerance
         minuit.print_level = 0
         minuit.migrad()
-        self.fits += 1
         nll = float(minuit.fval) / 2.0 if minuit.fval < NAN_WALL else math.inf
-        if not minuit.valid:
-            log.warning("profile fit with %s fixed is not valid (EDM %.3g)",
-                        dict(fixed or {}), minuit.fmin.edm)
-        return ProfilePoint(np.asarray(minuit.values, dtype=float), nll,
-                            bool(minuit.valid) and math.isfinite(nll),
+        valid = bool(minuit.valid) and math.isfinite(nll)
+        log.debug("MIGRAD: -log L %.6f, EDM %.3g, %d calls, valid %s", nll,
+                  minuit.fmin.edm, minuit.nfcn, valid)
+        return ProfilePoint(np.asarray(minuit.values, dtype=float), nll, valid,
                             int(minuit.nfcn))
 
     def _linear_start(self, values: np.ndarray, targets: Mapping[int, float]
