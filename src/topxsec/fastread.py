@@ -1,14 +1,15 @@
 """The fast read path: needed baskets straight from a local file into numpy.
 
 For each wanted branch, :func:`read_baskets` takes the baskets that overlap
-the entry range from the basket table of :mod:`topxsec.rootmeta`, fetches
-their bytes in a few large reads (neighbouring baskets, and the small gaps
-between them, in one ``pread``), decompresses them with libdeflate (in a
-thread pool if asked: decompression releases the GIL) and decodes the
-big-endian values straight into preallocated native arrays. A jagged
-branch's offsets come from the entry offsets stored in its baskets; the
-branches of a collection whose baskets hold the same number of values share
-one offsets array. No awkward array and no uproot object is made.
+the entry range from the basket table of :mod:`topxsec.rootmeta`, takes their
+bytes from a memory map of the file (no copy and no system call per basket),
+decompresses them with libdeflate (in a thread pool if asked: decompression
+releases the GIL) and decodes the big-endian values straight into
+preallocated native arrays. A jagged branch's offsets come from the entry
+offsets stored in its baskets; the branches of a collection whose baskets
+hold the same number of values share one offsets array (a per-basket
+checksum of the counts guards the sharing). No awkward array and no uproot
+object is made.
 
 The result is what :func:`topxsec.nanoaod.read_branches` returns, value for
 value (tests compare the two on the real file, demo files, many-basket files
