@@ -20,9 +20,8 @@ import pyhf
 import pytest
 from scipy.stats import chi2
 
-from topxsec import fileset, merge
+from topxsec import fileset, inference, merge
 from topxsec import fit as fitting
-from topxsec import inference
 from topxsec import plotting_inference as plots
 from topxsec import workspace as wsp
 from topxsec.errors import WorkspaceError

@@ -13,4 +13,5 @@ from topxsec.inference import parameter_impacts  # noqa: E402
 smk = snakemake  # noqa: F821
 workspace = json.loads(Path(smk.input.workspace).read_text())
 fit = FitResult.from_dict(json.loads(Path(smk.input.fit).read_text()))
-write_json(smk.output[0], parameter_impacts(workspace, fit, list(smk.params.parameters)))
+impacts = parameter_impacts(workspace, fit, list(smk.params.parameters))
+write_json(smk.output[0], impacts)
