@@ -70,21 +70,23 @@ def _select(info: rootmeta.BranchInfo, start: int, stop: int) -> tuple[int, int]
     return max(first, 0), last
 
 
-def _fetch(path: str, spans: list[tuple[int, int]]) -> dict[int, memoryview]:
-    """Views of byte ranges ``(position, length)`` of a local file.
+def _map(path: str, spans: list[tuple[int, int]]) -> tuple[memoryview, np.ndarray]:
+    """A read-only memory map of a local file, as a memoryview and as bytes.
 
-    The file is memory-mapped: a basket's bytes are decompressed straight
-    from the page cache, with no copy and no system call per basket (faster
-    here than coalesced ``pread`` calls, see benchmarks/README.md). The map
-    stays open while any view is alive.
+    A basket's bytes are then decompressed straight from the page cache,
+    with no copy and no system call per basket (faster here than coalesced
+    ``pread`` calls, see benchmarks/README.md). The map stays open while any
+    view of it is alive.
 
     Raises:
-        rootmeta.CorruptData: A range lies beyond the end of the file.
+        rootmeta.CorruptData: A range ``(position, length)`` of ``spans`` lies
+            beyond the end of the file.
     """
     with open(path, "rb") as file:
         size = os.fstat(file.fileno()).st_size
-        if not spans:
-            return {}
+        if size == 0 or not spans:
+            empty = memoryview(b"")
+            return empty, np.frombuffer(b"", dtype=np.uint8)
         mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
     end = max(position + length for position, length in spans)
     if end > size:
@@ -92,8 +94,26 @@ def _fetch(path: str, spans: list[tuple[int, int]]) -> dict[int, memoryview]:
             f"the file ends at byte {size}, before the baskets it lists (up to "
             f"byte {end}); it is probably truncated")
     view = memoryview(mapped)
-    return {position: view[position:position + length]
-            for position, length in spans}
+    return view, np.frombuffer(view, dtype=np.uint8)
+
+
+def _be(data: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
+    """Big-endian unsigned integers of ``width`` bytes at positions ``at``."""
+    value = np.zeros(len(at), dtype=np.int64)
+    for k in range(width):
+        value = (value << 8) | data[at + k]
+    return value
+
+
+def _keys(data: np.ndarray, seeks: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+    """:func:`topxsec.rootmeta.basket_key` of many baskets at once."""
+    if len(seeks) == 0:
+        return []
+    keylen = _be(data, seeks + 14, 2)
+    header = seeks + keylen - 19
+    fields = np.stack([_be(data, seeks, 4), _be(data, seeks + 6, 4), keylen,
+                       _be(data, header + 10, 4), _be(data, header + 14, 4)], axis=1)
+    return [tuple(row) for row in fields.tolist()]
 
 
 def _plan(info: rootmeta.BranchInfo, first: int, last: int,
@@ -134,8 +154,10 @@ def _decode(plan: _Plan, k: int, key: tuple[int, int, int, int, int],
             f"basket {plan.first + k} of branch {info.name} has a key that "
             "disagrees with the branch's basket table")
 
-    # nbytes < 0: a record from the metadata, already uncompressed
-    raw = data if nbytes < 0 else rootmeta.decompress(data[keylen:nbytes], objlen)
+    if nbytes < 0:  # a record from the metadata, already uncompressed
+        raw: bytes | memoryview = data
+    else:
+        raw = _uncompressed(data[keylen:nbytes], objlen)
     itemsize = info.dtype.itemsize
     if plan.offsets is None:
         if border != entries * itemsize:
@@ -164,6 +186,15 @@ def _decode(plan: _Plan, k: int, key: tuple[int, int, int, int, int],
         raise rootmeta.CorruptData(
             f"basket {plan.first + k} of branch {info.name} has entry offsets "
             "outside its values")
+
+
+def _uncompressed(body: memoryview, objlen: int) -> bytes | memoryview:
+    """A basket's payload: one ZLIB block inflated directly, else the general way."""
+    if len(body) > 9 and body[0] == 0x5A and body[1] == 0x4C \
+            and 9 + (body[3] | body[4] << 8 | body[5] << 16) == len(body) \
+            and (body[6] | body[7] << 8 | body[8] << 16) == objlen:  # b"ZL", one block
+        return rootmeta.inflate(body[9:], objlen)
+    return rootmeta.decompress(body, objlen)
 
 
 def _decode_all(tasks: list[tuple]) -> None:
@@ -211,7 +242,7 @@ def read_baskets(path: str | os.PathLike[str], tree: rootmeta.TreeInfo,
             _record, key = info.embedded[i - n_free]
             embedded_bytes += key[4] - key[2]
 
-    views = _fetch(os.fspath(path), spans)
+    view, file_bytes = _map(os.fspath(path), spans)
 
     plans: dict[str, _Plan] = {}
     tasks = []
@@ -220,7 +251,7 @@ def read_baskets(path: str | os.PathLike[str], tree: rootmeta.TreeInfo,
     for name in branches:
         info = tree.branches[name]
         first, last = selected[name]
-        data, keys = _basket_data(info, first, last, views)
+        data, keys = _basket_data(info, first, last, view, file_bytes)
         plan = _plan(info, first, last, keys)
         plans[name] = plan
 
@@ -262,21 +293,19 @@ def read_baskets(path: str | os.PathLike[str], tree: rootmeta.TreeInfo,
 
 
 def _basket_data(info: rootmeta.BranchInfo, first: int, last: int,
-                 views: dict[int, memoryview]
+                 view: memoryview, file_bytes: np.ndarray
                  ) -> tuple[list[memoryview], list[tuple[int, int, int, int, int]]]:
-    """Bytes and keys of baskets ``[first, last)``: fetched, or embedded."""
+    """Bytes and keys of baskets ``[first, last)``: in the file, or embedded."""
     n_free = len(info.basket_seek)
-    data = []
-    keys = []
-    for i in range(first, last):
-        if i < n_free:
-            view = views[int(info.basket_seek[i])]
-            data.append(view)
-            keys.append(rootmeta.basket_key(view))
-        else:
-            record, key = info.embedded[i - n_free]
-            data.append(memoryview(record))
-            keys.append(key)
+    stop = min(last, n_free)
+    seeks = info.basket_seek[first:stop]
+    data = [view[position:position + length] for position, length in
+            zip(seeks.tolist(), info.basket_bytes[first:stop].tolist(), strict=True)]
+    keys = _keys(file_bytes, seeks)
+    for i in range(max(first, n_free), last):
+        record, key = info.embedded[i - n_free]
+        data.append(memoryview(record))
+        keys.append(key)
     return data, keys
 
 

@@ -138,7 +138,7 @@ def decompress(data: bytes | memoryview, objlen: int) -> bytes | memoryview:
         compressed = head[3] | head[4] << 8 | head[5] << 16
         size = head[6] | head[7] << 8 | head[8] << 16
         block = view[pos + 9:pos + 9 + compressed]
-        parts.append(_inflate(block, size))
+        parts.append(inflate(block, size))
         pos += 9 + compressed
 
     out = parts[0] if len(parts) == 1 else b"".join(parts)
@@ -147,18 +147,25 @@ def decompress(data: bytes | memoryview, objlen: int) -> bytes | memoryview:
     return out
 
 
-def _inflate(block: memoryview, size: int) -> bytes:
-    """One ZLIB stream of ``size`` uncompressed bytes (libdeflate if present)."""
+def inflate(block: bytes | memoryview, size: int) -> bytes:
+    """One ZLIB stream of ``size`` uncompressed bytes (libdeflate if present).
+
+    Raises:
+        CorruptData: The stream does not decompress (to that size).
+    """
     try:
-        if _deflate is not None:
+        if _deflate is not None:  # checks the size itself
             return _deflate.zlib_decompress(block, size)
-        return zlib.decompress(block, bufsize=size)
+        out = zlib.decompress(block, bufsize=size)
     except (zlib.error, ValueError) as exc:
         raise CorruptData(f"ZLIB block does not decompress ({exc})") from exc
     except Exception as exc:
         if _deflate is not None and isinstance(exc, _deflate.DeflateError):
             raise CorruptData(f"ZLIB block does not decompress ({exc})") from exc
         raise
+    if len(out) != size:
+        raise CorruptData(f"ZLIB block gave {len(out)} bytes, expected {size}")
+    return out
 
 
 class _Reader:
