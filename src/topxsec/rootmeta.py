@@ -336,7 +336,8 @@ def _tree_key(reader: _Reader, tree_name: str) -> dict[str, int | str]:
     found = None
     for _ in range(n_keys):
         key = _key(buf)
-        if key["name"] == tree_name and (found is None or key["cycle"] > found["cycle"]):
+        newer = found is None or key["cycle"] > found["cycle"]
+        if key["name"] == tree_name and newer:
             found = key
     if found is None or found["classname"] != "TTree":
         raise Unsupported(f"no TTree {tree_name!r} at the top of the file")
@@ -487,7 +488,7 @@ def _embedded_baskets(buf: _Buffer, branch: str
         if classname != "TBasket" or item_end is None:
             raise Unsupported(f"branch {branch}: a {classname} in fBaskets")
         key = basket_key(buf.data, buf.pos)
-        nbytes, _objlen, keylen, n_entries, last = key
+        nbytes, _objlen, keylen, n_entries, _last = key
         flag = buf.data[buf.pos + keylen - 1]
         if n_entries > 0:
             # ROOT's flag: 1 with entry offsets, 2 without; +10 with the buffer

@@ -1,0 +1,185 @@
+"""One measured task, in a process of its own (started by benchmarks/run.py).
+
+``python benchmarks/worker.py '<json spec>'``: the spec names the task, its
+input files, the CPU to pin the process to and scratch paths. The worker
+imports what the task needs and runs it once on a small input (imports,
+compiled kernels, first-use costs are not part of the event loop), prints
+``ready``, waits for a line on stdin, then runs the event loop and prints one
+JSON line: ``start`` and ``stop`` (``time.time()``), ``seconds`` and
+``events``. Tasks:
+
+- ``ours``: this project's skim stage, then its histogram stage on the skim
+  (:func:`topxsec.skim.skim_file`, :func:`topxsec.histogramming.
+  fill_file_histograms`), one file after the other;
+- ``read``: this project's read of the needed branches alone
+  (:func:`topxsec.nanoaod.read_events`);
+- ``uproot``: ``uproot.open(...)["Events"].arrays(needed branches)``, the
+  bare read through uproot's default path (the floor of the issue);
+- ``inflate``: libdeflate alone on the needed baskets, their bytes already
+  in memory;
+- ``coffea``: the coffea processor of benchmarks/coffea_agc.py
+  (``IterativeExecutor``; with ``workers`` > 1 a ``FuturesExecutor`` whose
+  process pool is started before the loop).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def _pin(cpu: int | None) -> None:
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+
+
+def _prepare_ours(spec: dict[str, Any]) -> Any:
+    from topxsec.histogramming import fill_file_histograms
+    from topxsec.kernels import warm_up
+    from topxsec.skim import skim_file
+
+    warm_up()
+    scratch = Path(spec["scratch"])
+    scratch.mkdir(parents=True, exist_ok=True)
+    first = spec["files"][0]
+    skim_file(first, scratch / "warm.root", entry_stop=2000)  # uproot writer etc.
+    fill_file_histograms(scratch / "warm.root", "ttbar", "nominal")
+
+    def loop() -> dict[str, Any]:
+        events = read = 0
+        for k, path in enumerate(spec["files"]):
+            skim = scratch / f"skim_{k}.root"
+            summary = skim_file(path, skim)
+            fill_file_histograms(skim, "ttbar", "nominal")
+            events += summary["events_read"]
+            read += summary["bytes_read"]
+        return {"events": events, "bytes_read": read}
+
+    return loop
+
+
+def _prepare_read(spec: dict[str, Any]) -> Any:
+    from topxsec.nanoaod import read_events
+
+    read_events(spec["files"][0], entry_stop=2000)
+
+    def loop() -> dict[str, Any]:
+        events = 0
+        for path in spec["files"]:
+            events += read_events(path, threads=spec.get("threads", 1)).n_events
+        return {"events": events}
+
+    return loop
+
+
+def _prepare_uproot(spec: dict[str, Any]) -> Any:
+    import uproot
+
+    from topxsec import spec as task
+
+    branches = list(task.NEEDED_BRANCHES)
+    with uproot.open(spec["files"][0]) as file:
+        file["Events"].arrays(branches, entry_stop=2000)
+
+    def loop() -> dict[str, Any]:
+        events = 0
+        for path in spec["files"]:
+            with uproot.open(path) as file:
+                arrays = file["Events"].arrays(branches)
+                events += len(arrays)
+        return {"events": events}
+
+    return loop
+
+
+def _prepare_inflate(spec: dict[str, Any]) -> Any:
+    import deflate
+
+    from topxsec import rootmeta
+    from topxsec import spec as task
+
+    blocks = []
+    events = 0
+    for path in spec["files"]:
+        tree = rootmeta.read_tree_info(path, "Events", frozenset(task.NEEDED_BRANCHES))
+        events += tree.num_entries
+        data = Path(path).read_bytes()
+        for info in tree.branches.values():
+            for seek, size in zip(info.basket_seek.tolist(),
+                                  info.basket_bytes.tolist(), strict=True):
+                _nbytes, objlen, keylen, _n, _last = rootmeta.basket_key(data, seek)
+                if size - keylen != objlen:  # compressed: one ZLIB block here
+                    blocks.append((data[seek + keylen + 9:seek + size], objlen))
+        del data
+
+    def loop() -> dict[str, Any]:
+        for block, size in blocks:
+            deflate.zlib_decompress(block, size)
+        return {"events": events}
+
+    return loop
+
+
+def _prepare_coffea(spec: dict[str, Any]) -> Any:
+    warnings.filterwarnings("ignore")  # the schema's notes on missing indices
+    sys.path.insert(0, str(HERE))
+    import coffea_agc
+
+    workers = spec.get("workers", 1)
+    pool = None
+    if workers > 1:
+        import loky
+
+        pool = loky.get_reusable_executor(max_workers=workers)
+        # start the workers and import coffea in them before the loop
+        list(pool.map(_import_coffea, range(2 * workers)))
+    coffea_agc.run({"ttbar__nominal": [spec["warm_file"]]}, workers=workers,
+                   pool=pool)
+
+    def loop() -> dict[str, Any]:
+        _output, events = coffea_agc.run({"ttbar__nominal": spec["files"]},
+                                         workers=workers, pool=pool)
+        return {"events": events}
+
+    return loop
+
+
+def _import_coffea(_: int) -> int:
+    warnings.filterwarnings("ignore")
+    sys.path.insert(0, str(HERE))
+    import coffea_agc  # noqa: F401
+
+    return os.getpid()
+
+
+PREPARE = {"ours": _prepare_ours, "read": _prepare_read, "uproot": _prepare_uproot,
+           "inflate": _prepare_inflate, "coffea": _prepare_coffea}
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    _pin(spec.get("cpu"))
+    loop = PREPARE[spec["task"]](spec)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    sys.stdin.readline()
+
+    start = time.time()
+    started = time.perf_counter()
+    result = loop()
+    seconds = time.perf_counter() - started
+    stop = time.time()
+    sys.stdout.write(json.dumps({**result, "start": start, "stop": stop,
+                                 "seconds": seconds}) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
