@@ -383,6 +383,21 @@ def workflow_run(paths: list[Path], n_entries: int, env: dict[str, str],
             "events_per_s": events / wall}
 
 
+def compare_with_coffea(path: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Coffea's histograms of one file against the project's (see worker)."""
+    spec = {"task": "compare", "files": [str(path)],
+            "scratch": str(OUT / "scratch" / "compare")}
+    run = subprocess.run([sys.executable, str(HERE / "worker.py"), json.dumps(spec)],
+                         env=env, capture_output=True, text=True, check=True,
+                         timeout=1800)
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    log.info("coffea vs ours on %s: %d histograms equal, %d within 1e-12, %d "
+             "different %s", path.name, len(report["exact"]),
+             len(report["within_1e-12"]), len(report["different"]),
+             report["different"] or "")
+    return report
+
+
 def benchmark_events(path: Path) -> int:
     """Entries of a benchmark file (from its stamp)."""
     stamp = json.loads(path.with_suffix(".json").read_text())
@@ -510,6 +525,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     results: dict[str, Any] = {"machine": _machine(), "files": file_facts(paths),
                                "issue_anchors": ISSUE_ANCHORS}
+    if with_coffea:
+        results["coffea_vs_ours"] = compare_with_coffea(paths[0], env)
     results.update(measure(paths, args.repeats, env, with_coffea, args.max_busy,
                            args.max_wait))
     results["fixed_cost"] = job_fixed_cost(paths[0], env)

@@ -20,6 +20,9 @@ JSON line: ``start`` and ``stop`` (``time.time()``), ``seconds`` and
 - ``coffea``: the coffea processor of benchmarks/coffea_agc.py
   (``IterativeExecutor``; with ``workers`` > 1 a ``FuturesExecutor`` whose
   process pool is started before the loop).
+
+``compare`` is not timed: it prints how coffea's histograms of the first
+file compare with the project's (:func:`compare`).
 """
 
 from __future__ import annotations
@@ -159,6 +162,46 @@ def _import_coffea(_: int) -> int:
     return os.getpid()
 
 
+def compare(spec: dict[str, Any]) -> dict[str, Any]:
+    """Histograms of coffea and of the project's skim + histogram stages.
+
+    Unit-weight histograms must agree exactly; weighted ones to 1e-12
+    (relative): the project sums exactly, hist in float64 in its own order.
+    """
+    import numpy as np
+
+    from topxsec.histogramming import fill_file_histograms
+    from topxsec.skim import skim_file
+
+    warnings.filterwarnings("ignore")
+    sys.path.insert(0, str(HERE))
+    import coffea_agc
+
+    path = spec["files"][0]
+    output, _events = coffea_agc.run({"ttbar__nominal": [path]})
+    theirs = coffea_agc.as_arrays(output, "ttbar__nominal")
+    scratch = Path(spec["scratch"])
+    scratch.mkdir(parents=True, exist_ok=True)
+    skim_file(path, scratch / "compare.root")
+    ours = fill_file_histograms(scratch / "compare.root", "ttbar", "nominal")
+
+    report: dict[str, Any] = {"exact": [], "within_1e-12": [], "different": []}
+    for region, by_name in ours.histograms.items():
+        for name, histogram in by_name.items():
+            zero = np.zeros(len(histogram.sumw))
+            sumw, sumw2 = theirs.get((region, name), (zero, zero))
+            label = f"{region} {name}"
+            if (np.array_equal(histogram.sumw, sumw)
+                    and np.array_equal(histogram.sumw2, sumw2)):
+                report["exact"].append(label)
+            elif (np.allclose(histogram.sumw, sumw, rtol=1e-12, atol=0)
+                  and np.allclose(histogram.sumw2, sumw2, rtol=1e-12, atol=0)):
+                report["within_1e-12"].append(label)
+            else:
+                report["different"].append(label)
+    return report
+
+
 PREPARE = {"ours": _prepare_ours, "read": _prepare_read, "uproot": _prepare_uproot,
            "inflate": _prepare_inflate, "coffea": _prepare_coffea}
 
@@ -166,6 +209,9 @@ PREPARE = {"ours": _prepare_ours, "read": _prepare_read, "uproot": _prepare_upro
 def main() -> None:
     spec = json.loads(sys.argv[1])
     _pin(spec.get("cpu"))
+    if spec["task"] == "compare":
+        sys.stdout.write(json.dumps(compare(spec)) + "\n")
+        return
     loop = PREPARE[spec["task"]](spec)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
