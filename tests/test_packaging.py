@@ -21,10 +21,12 @@ def _normalize(requirement: str) -> str:
 
 
 def _pyproject() -> tuple[set[str], set[str]]:
+    """Runtime requirements, and those of the optional groups (test, bench)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     runtime = {_normalize(r) for r in project["dependencies"]}
-    test = {_normalize(r) for r in project["optional-dependencies"]["test"]}
-    return runtime, test
+    extras = {_normalize(r) for group in ("test", "bench")
+              for r in project["optional-dependencies"][group]}
+    return runtime, extras
 
 
 def _environment() -> set[str]:
@@ -43,7 +45,8 @@ def test_environment_matches_pyproject() -> None:
 def test_required_packages_are_listed() -> None:
     runtime, _ = _pyproject()
     names = {re.split(r"[\[<>=!~]", r)[0] for r in runtime}
-    for needed in ("snakemake", "uproot", "awkward", "numba", "boost-histogram",
+    for needed in ("snakemake", "uproot", "deflate", "awkward", "numba",
+                   "boost-histogram",
                    "pyhf", "iminuit", "snakemake-executor-plugin-htcondor",
                    "htcondor", "pyyaml", "matplotlib", "mplhep"):
         assert needed in names
