@@ -46,9 +46,9 @@ def test_required_packages_are_listed() -> None:
     runtime, _ = _pyproject()
     names = {re.split(r"[\[<>=!~]", r)[0] for r in runtime}
     for needed in ("snakemake", "uproot", "deflate", "awkward", "numba",
-                   "boost-histogram",
-                   "pyhf", "iminuit", "snakemake-executor-plugin-htcondor",
-                   "htcondor", "pyyaml", "matplotlib", "mplhep"):
+                   "boost-histogram", "pyhf", "iminuit",
+                   "snakemake-executor-plugin-htcondor", "htcondor", "pyyaml",
+                   "matplotlib", "mplhep"):
         assert needed in names
     assert any(r.startswith("snakemake[reports]") for r in runtime)
 
