@@ -35,7 +35,15 @@ TINY_DEMO = {
                             "single_top_s_chan": 50000, "single_top_t_chan": 50000,
                             "single_top_tW": 10000, "wjets": 2000000},
     },
+    # three impact jobs (of 33 parameters) and a short scan keep the run short
+    "inference": {"impacts_per_job": 12, "scan_points": 11},
 }
+
+#: The outputs of the inference stage, below the results directory.
+INFERENCE_OUTPUTS = ["inference/impacts.json", "inference/impacts.html",
+                     "plots/ranking.png", "inference/scan.json", "plots/scan.png",
+                     "inference/sensitivity.json", "inference/sensitivity.html",
+                     "inference/gof.json", "inference/gof.html"]
 
 pytestmark = pytest.mark.slow
 
@@ -155,11 +163,45 @@ def test_demo_run_outputs(demo_run: Path) -> None:
     assert "4j2b SR" in inspect.stdout
 
 
+def test_demo_run_inference(demo_run: Path) -> None:
+    results = demo_run / "results"
+    for name in INFERENCE_OUTPUTS:
+        assert (results / name).stat().st_size > 0, name
+    fit = json.loads((results / "fit.json").read_text())
+    error = fit["parameters"]["ttbar_norm"]["error"]
+
+    impacts = json.loads((results / "inference/impacts.json").read_text())["impacts"]
+    model = yaml.safe_load((REPO / "config" / "model.yaml").read_text())
+    names = [s["name"] for s in model["systematics"]]
+    assert len(impacts) == len(names) + 22
+    assert {e["parameter"] for e in impacts} >= set(names)
+    assert len(list((results / "inference/impacts").glob("*.json"))) == 3
+    assert len(list((results / "logs/impacts").glob("*.log"))) == 3
+    top = impacts[0]
+    assert top["status"] == "ok" and 0 < abs(top["impacts"]["postfit_up"]) < error
+
+    scan = json.loads((results / "inference/scan.json").read_text())
+    half = 0.5 * (scan["intervals"]["68"]["plus"] + scan["intervals"]["68"]["minus"])
+    assert half == pytest.approx(error, rel=0.1)
+    log = (results / "logs/scan/scan.log").read_text()
+    assert "MINUIT (HESSE) uncertainty" in log and "half width / HESSE" in log
+
+    sensitivity = json.loads((results / "inference/sensitivity.json").read_text())
+    expected = sensitivity["expected"]
+    assert expected["value"] == pytest.approx(1.0, abs=0.01)
+    assert 0 < expected["statistical"] < expected["total"]
+    gof = json.loads((results / "inference/gof.json").read_text())
+    for test in [gof["combined"], *gof["channels"].values()]:
+        assert 0.0 < test["p_value"] <= 1.0
+
+
 def test_report(demo_run: Path) -> None:
     config = demo_run / "config.yaml"
     snakemake(demo_run, "--configfile", str(config), "--report", "report.html")
     text = (demo_run / "report.html").read_text()
-    for item in ("pulls.png", "stack_4j2b.png", "fit_table.html", "cutflow.html"):
+    for item in ("pulls.png", "stack_4j2b.png", "fit_table.html", "cutflow.html",
+                 "ranking.png", "scan.png", "impacts.html", "sensitivity.html",
+                 "gof.html"):
         assert item in text
 
 
@@ -192,8 +234,9 @@ def test_model_change_reruns_statistics_only(demo_run: Path) -> None:
     changed.write_text(yaml.safe_dump(model) + "\n# a changed model\n")
     config = write_config(demo_run, {"model": str(changed)}, "model.yaml")
     jobs = planned(demo_run, "--configfile", str(config))
-    assert set(jobs) <= {"workspace", "fit", "plot_fit", "all"}
-    assert {"workspace", "fit", "plot_fit"} <= set(jobs)
+    inference = {"impacts", "ranking", "scan", "sensitivity", "goodness_of_fit"}
+    assert set(jobs) <= {"workspace", "fit", "plot_fit", "all"} | inference
+    assert {"workspace", "fit", "plot_fit"} | inference <= set(jobs)
 
 
 @pytest.mark.parametrize(
@@ -233,6 +276,66 @@ def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "config key 'histograms.bins'" in result.stderr + result.stdout
     assert not (tmp_path / "results").exists()
+
+
+# --- validation against the public reference ---------------------------------
+
+
+def _reference_as_root(path: Path, altered: bool) -> Path:
+    """The one-file reference contents as histograms.root, one bin changed if asked."""
+    from topxsec import fileset, merge
+    from topxsec.hists import Histogram
+
+    histograms = merge.read_histograms(
+        fileset.public_file("histos_1_file_per_process.json"))
+    if altered:
+        hist = histograms["4j2b_ttbar"]
+        sumw = hist.sumw.copy()
+        sumw[12] *= 1.01
+        histograms["4j2b_ttbar"] = Histogram(hist.edges, sumw, hist.sumw2)
+    merge.write_histograms(histograms, path)
+    return path
+
+
+@pytest.mark.parametrize("altered", [False, True])
+def test_validate_rule(tmp_path: Path, altered: bool) -> None:
+    histograms = _reference_as_root(tmp_path / "histograms.root", altered)
+    config = write_config(tmp_path, {
+        "fileset": {"source": "agc", "max_files_per_set": 1},
+        "validation": {"histograms": str(histograms)},
+    })
+    snakemake(tmp_path, "validate", "--configfile", str(config))
+
+    results = tmp_path / "results"
+    doc = json.loads((results / "validation/validation.json").read_text())
+    assert doc["reference"] == "histos_1_file_per_process.json"
+    assert doc["passed"] is not altered
+    assert doc["counts"].get("fail", 0) == int(altered)
+    table = (results / "validation/validation.html").read_text()
+    assert ("FAILED" in table) is altered
+    log = (results / "logs/validate_histograms/validate_histograms.log").read_text()
+    assert ("FAILED for 1 histograms: 4j2b_ttbar" in log) is altered
+    assert not (results / "skims").exists()
+
+    snakemake(tmp_path, "validate", "--configfile", str(config), "--report",
+              "report.html")
+    assert "validation.html" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [({}, "fileset.source"),
+     ({"fileset": {"source": "agc", "max_files_per_set": 3}},
+      "validation.reference_files")],
+)
+def test_validate_needs_a_run_with_a_reference(tmp_path: Path, extra: dict,
+                                               key: str) -> None:
+    config = write_config(tmp_path, extra)
+    result = snakemake(tmp_path, "validate", "--configfile", str(config),
+                       check=False)
+    assert result.returncode != 0
+    assert f"config key '{key}'" in result.stdout + result.stderr
+    assert not (tmp_path / "results" / "skims").exists()
 
 
 def _real_file() -> str:

@@ -502,8 +502,9 @@ def impacts_html(ranked: Sequence[Mapping[str, Any]], poi: str) -> str:
         rows.append([entry["parameter"], f"{pull:+.3f}", f"{post['error'] / width:.3f}",
                      *(_signed(entry["impacts"][k]) for k in IMPACT_KEYS),
                      _entry_status(entry)])
-    header = ["parameter", "pull", "constraint", f"d{poi} post-fit up",
-              f"d{poi} post-fit down", f"d{poi} pre-fit up", f"d{poi} pre-fit down",
+    header = ["parameter", "pull", "constraint",
+              *(f"\u0394{poi} {kind} {direction}" for kind in ("post-fit", "pre-fit")
+                for direction in ("up", "down")),
               "status"]
     return tables.render_html(
         f"Impacts on {poi}", header, rows,
@@ -977,6 +978,13 @@ def _fit_one_channel(workspace: Mapping[str, Any], channel: str
     return model, data, result
 
 
+def _p_value(p_value: float | None) -> str:
+    """A p-value for a table: four decimals, or two digits when small."""
+    if p_value is None:
+        return "n/a"
+    return f"{p_value:.4f}" if p_value >= 1e-3 else f"{p_value:.2g}"
+
+
 def _log_test(what: str, test: Mapping[str, Any]) -> None:
     p_value = test["p_value"]
     log.info("goodness of fit, %s: q = %.3f (deviance %.3f + constraints %.3f), "
@@ -988,10 +996,8 @@ def _log_test(what: str, test: Mapping[str, Any]) -> None:
 def gof_html(doc: Mapping[str, Any]) -> str:
     """The goodness-of-fit tests as an HTML table."""
     def row(name: str, test: Mapping[str, Any]) -> list[Any]:
-        p_value = test["p_value"]
         return [name, test["q"], test["deviance"], test["constraints"], test["bins"],
-                test["free_parameters"], test["dof"],
-                "n/a" if p_value is None else p_value,
+                test["free_parameters"], test["dof"], _p_value(test["p_value"]),
                 "yes" if test["valid"] else "NO"]
 
     rows = [row(f"{name} (fitted alone)", test)
