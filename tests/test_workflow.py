@@ -326,7 +326,9 @@ def test_validate_rule(tmp_path: Path, altered: bool) -> None:
     ("extra", "key"),
     [({}, "fileset.source"),
      ({"fileset": {"source": "agc", "max_files_per_set": 3}},
-      "validation.reference_files")],
+      "validation.reference_files"),
+     ({"fileset": {"source": "agc", "max_files_per_set": 1},
+       "validation": {"reference_files": 2}}, "validation.reference_files")],
 )
 def test_validate_needs_a_run_with_a_reference(tmp_path: Path, extra: dict,
                                                key: str) -> None:

@@ -164,9 +164,15 @@ def validation_histograms(wildcards) -> str:
 def validation_reference(wildcards) -> str:
     """The reference file: N of validation.reference_files or of the file set."""
     n = config["validation"]["reference_files"]
-    if n is None:
-        n = config["fileset"]["max_files_per_set"]
-    return topxsec_validation.reference_name(n)
+    run = config["fileset"]["max_files_per_set"] or "all"
+    if n is not None and not config["validation"]["histograms"] and n != run:
+        raise ConfigError(
+            "validation.reference_files",
+            f"{n} files per set, but this run processes {run} "
+            "(fileset.max_files_per_set): the comparison would fail; set null to "
+            "follow the file set",
+        )
+    return topxsec_validation.reference_name(run if n is None else n)
 
 
 rule validate_histograms:
