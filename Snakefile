@@ -51,5 +51,11 @@ rule histograms:
         MERGED_ROOT,
 
 
+rule validate:
+    """Compare a run over the public catalogue with the reference histograms."""
+    input:
+        VALIDATION_TABLE,
+
+
 onsuccess:
     summarize_run()

@@ -195,9 +195,3 @@ rule validate_histograms:
         **stage_resources("statistics"),
     script:
         "../scripts/validate_histograms.py"
-
-
-rule validate:
-    """Target: validate a run over the public catalogue against the reference."""
-    input:
-        VALIDATION_TABLE,
