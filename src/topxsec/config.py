@@ -8,7 +8,7 @@ starts, and every message names the key. Cheap to import.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,15 @@ def _set_names() -> set[str]:
     return names
 
 
-def validate(config: Mapping[str, Any], schema_path: str | Path) -> None:
+def validate(config: MutableMapping[str, Any], schema_path: str | Path) -> None:
     """Check a config against the workflow's JSON schema, naming the bad key.
 
     Snakemake's own ``validate`` (run after this one) fills in the defaults;
     this one turns the first violation into a short message with the key's
     dotted path, e.g. ``config key 'histograms.bins': -1 is less than the
-    minimum of 1``.
+    minimum of 1``. Before checking, it reads as YAML the strings that
+    ``--config key='{a: 1}'`` leaves where the schema wants a number, a
+    boolean or null (Snakemake parses nested command-line values as strings).
 
     Raises:
         ConfigError: For the most relevant violation.
@@ -40,6 +42,7 @@ def validate(config: Mapping[str, Any], schema_path: str | Path) -> None:
     import yaml
 
     schema = yaml.safe_load(Path(schema_path).read_text())
+    _coerce_strings(config, schema, schema)
     validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
     if error is None:
@@ -54,6 +57,58 @@ def validate(config: Mapping[str, Any], schema_path: str | Path) -> None:
     description = error.schema.get("description", "")
     hint = f" ({description})" if description else ""
     raise ConfigError(path or "<top>", f"{error.message}{hint}")
+
+
+_NON_STRING = {"integer": int, "number": (int, float), "boolean": bool,
+               "null": type(None)}
+
+
+def _coerce_strings(node: Any, schema: Mapping[str, Any],
+                    root: Mapping[str, Any]) -> None:
+    """Replace, in place, strings where the schema wants numbers, booleans, null."""
+    if "$ref" in schema:  # only local "#/$defs/name" references are used
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[1]]
+
+    if isinstance(node, MutableMapping):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, value in node.items():
+            sub = properties.get(key, extra if isinstance(extra, Mapping) else None)
+            if sub is None:
+                continue
+            if isinstance(value, str):
+                node[key] = _parsed(value, sub)
+            else:
+                _coerce_strings(value, sub, root)
+    elif isinstance(node, list) and isinstance(schema.get("items"), Mapping):
+        for i, value in enumerate(node):
+            if isinstance(value, str):
+                node[i] = _parsed(value, schema["items"])
+            else:
+                _coerce_strings(value, schema["items"], root)
+
+
+def _parsed(value: str, schema: Mapping[str, Any]) -> Any:
+    """``value`` read as YAML if the schema rules out a string and YAML fits."""
+    import yaml
+
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    if not types or "string" in types:
+        return value
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    if isinstance(parsed, str) and "number" in types:
+        try:  # YAML 1.1 reads 5.5e2 as a string
+            parsed = float(value)
+        except ValueError:
+            return value
+    wanted = tuple(_NON_STRING[t] for t in types if t in _NON_STRING)
+    if isinstance(parsed, bool) and "boolean" not in types:
+        return value
+    return parsed if wanted and isinstance(parsed, wanted) else value
 
 
 def check(config: Mapping[str, Any], repo_dir: str | Path) -> None:
