@@ -70,7 +70,8 @@ def fill_events(events: nanoaod.EventColumns, process: str, variation: str,
 
 def fill_file_histograms(source: str | os.PathLike[str], process: str,
                          variation: str, binning: spec.Binning = spec.Binning(),
-                         cuts: spec.Cuts = spec.Cuts()) -> hists.FileHistograms:
+                         cuts: spec.Cuts = spec.Cuts(), threads: int | None = None
+                         ) -> hists.FileHistograms:
     """Read one skim (or raw NanoAOD file) and fill all its histograms.
 
     Args:
@@ -79,6 +80,8 @@ def fill_file_histograms(source: str | os.PathLike[str], process: str,
         variation: The file set's variation.
         binning: Histogram binning.
         cuts: Selection thresholds (those of the skim, or tighter).
+        threads: Decompression threads of the read (default
+            :func:`topxsec.nanoaod.read_threads`).
 
     Returns:
         The unnormalized histograms, with ``cutflow`` and ``events`` (the
@@ -88,7 +91,7 @@ def fill_file_histograms(source: str | os.PathLike[str], process: str,
         errors.InputFileError: The input cannot be read.
     """
     started = time.perf_counter()
-    events = nanoaod.read_events(source)
+    events = nanoaod.read_events(source, threads=threads)
     result = fill_events(events, process, variation, binning, cuts)
     log.info("filled %d histograms of %s (%s %s): %d events, %d in 4j1b, "
              "%d in 4j2b, %.2f s", len(result.histograms[spec.REGIONS[0]]),

@@ -3,13 +3,16 @@
 :func:`read_events` reads the needed branches of one file (or entry range) into
 an :class:`EventColumns`: per collection one int64 offsets array and per branch
 one flat numpy array of the stored values (no awkward records, no conversion
-of float32 to float64; the kernels read them as stored). The basket reading
-itself is one function, :func:`read_branches`, so that a faster read path
-(another decompressor, a thread pool) can replace it without touching the
-checks around it. :func:`write_events` writes a NanoAOD-layout tree.
+of float32 to float64; the kernels read them as stored). Local files are read
+by the fast path of :mod:`topxsec.fastread` (metadata from
+:mod:`topxsec.rootmeta`, no uproot); remote files and layouts it does not
+handle by uproot through :func:`read_branches`, which a caller can also
+replace (``reader=``). Both give the same values, and the same checks apply
+around them. :func:`write_events` writes a NanoAOD-layout tree (ZLIB through
+libdeflate when installed).
 
 uproot and awkward are imported lazily so that importing this module stays
-cheap.
+cheap, and a job that only reads local files never imports them.
 """
 
 from __future__ import annotations

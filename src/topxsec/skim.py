@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 def skim_file(source: str | os.PathLike[str], output: str | Path,
               cuts: spec.Cuts = spec.Cuts(), entry_start: int | None = None,
-              entry_stop: int | None = None, compression_level: int = 1
-              ) -> dict[str, Any]:
+              entry_stop: int | None = None, compression_level: int = 1,
+              threads: int | None = None) -> dict[str, Any]:
     """Skim one NanoAOD file (or entry range) into a NanoAOD-layout file.
 
     Args:
@@ -36,6 +36,9 @@ def skim_file(source: str | os.PathLike[str], output: str | Path,
         entry_start: First entry (default 0).
         entry_stop: One past the last entry (default: the end of the tree).
         compression_level: ZLIB level of the skim.
+        threads: Decompression threads of the read (default
+            :func:`topxsec.nanoaod.read_threads`: 1 unless
+            ``$TOPXSEC_READ_THREADS`` says otherwise).
 
     Returns:
         The summary: ``source``, ``entry_start``, ``entry_stop``,
@@ -48,7 +51,7 @@ def skim_file(source: str | os.PathLike[str], output: str | Path,
     """
     started = time.perf_counter()
     events = nanoaod.read_events(source, spec.NEEDED_BRANCHES, entry_start,
-                                 entry_stop)
+                                 entry_stop, threads=threads)
 
     keep, counts = skim_kernel(*kernel_inputs(events), make_params(cuts))
     kept = events.select(keep)
