@@ -218,3 +218,17 @@ def test_no_uproot_needed(clustered: Path) -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, check=True, timeout=120)
     assert run.stdout.split() == ["3000", "False", "False"]
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("", 1), ("2", 2), ("0", 1)])
+def test_read_threads_from_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                           setting: str, expected: int) -> None:
+    from topxsec.nanoaod import read_threads
+
+    monkeypatch.setenv("TOPXSEC_READ_THREADS", setting)
+    assert read_threads() == expected
+
+
+def test_threads_give_the_same_events(clustered: Path) -> None:
+    _assert_same(read_events(clustered, entry_start=7, entry_stop=2990, threads=2),
+                 read_events(clustered, entry_start=7, entry_stop=2990, threads=1))
