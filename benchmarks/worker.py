@@ -230,6 +230,7 @@ def _pretouch(n_bytes: int) -> None:
 
 
 def main() -> None:
+    """Prepare the task of ``sys.argv[1]``, then time its loop (module docstring)."""
     spec = json.loads(sys.argv[1])
     _pin(spec.get("cpu"))
     if spec["task"] == "compare":
