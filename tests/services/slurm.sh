@@ -21,15 +21,22 @@ pid_alive() {  # pid_alive FILE: the PID in FILE runs
     [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
 }
 
+marker="# Written by tests/services/slurm.sh (topxsec)"
+
 write_config() {
     local cpus memory
+    # Keep a configuration that is not ours, to be put back by stop.
+    if [ -e "$conf" ] && ! head -n 1 "$conf" | grep -qF "$marker"; then
+        mkdir -p "$state"
+        cp -p "$conf" "$state/slurm.conf.orig"
+    fi
     cpus=$(nproc)
     # RealMemory must be set: the default of 1 MB rejects every --mem.
     memory=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
     mkdir -p "$state/spool/ctld" "$state/spool/d" /etc/slurm
     chown slurm:slurm "$state/spool/ctld" 2>/dev/null || true
     cat > "$conf" <<CONF
-# Written by tests/services/slurm.sh (topxsec): a one-node test cluster.
+$marker: a one-node test cluster.
 ClusterName=topxsec
 SlurmctldHost=localhost(127.0.0.1)
 CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
@@ -120,6 +127,15 @@ stop() {
     stop_pidfile "$state/slurmd.pid" slurmd
     stop_pidfile "$state/slurmctld.pid" slurmctld
     stop_pidfile "$state/munge/munged.pid" munged
+
+    # Without a controller our configuration would make every Slurm client
+    # (and Snakemake's Slurm plugin, which runs `scontrol show config` when it
+    # is loaded) wait 10 s for it: put the machine's own back, or remove ours.
+    if [ -s "$state/slurm.conf.orig" ]; then
+        mv "$state/slurm.conf.orig" "$conf"
+    elif [ -e "$conf" ] && head -n 1 "$conf" | grep -qF "$marker"; then
+        rm -f "$conf"
+    fi
     echo "slurm.sh: stopped"
 }
 
