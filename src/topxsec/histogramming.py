@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from topxsec import hists, nanoaod, spec
+from topxsec import hists, nanoaod, numba_options, spec
 from topxsec.kernels import kernel_inputs
 from topxsec.kernels.common import make_params
 from topxsec.kernels.histograms import (
@@ -93,6 +93,7 @@ def fill_file_histograms(source: str | os.PathLike[str], process: str,
     started = time.perf_counter()
     events = nanoaod.read_events(source, threads=threads)
     result = fill_events(events, process, variation, binning, cuts)
+    numba_options.log_cache_use(histogram_kernel)
     log.info("filled %d histograms of %s (%s %s): %d events, %d in 4j1b, "
              "%d in 4j2b, %.2f s", len(result.histograms[spec.REGIONS[0]]),
              source, process, variation, events.n_events, result.cutflow["4j1b"],

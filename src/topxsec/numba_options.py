@@ -187,3 +187,30 @@ def helper(func: F) -> F:
         The numba dispatcher (callable from kernels and, for tests, Python).
     """
     return numba.njit(**HELPER_OPTIONS)(func)
+
+
+def log_cache_use(dispatcher: Any) -> None:
+    """Log whether a kernel was loaded from the cache or compiled here.
+
+    A job that compiles spends seconds it should not: the shared cache was not
+    reachable, was built for another CPU, or is stale. The line in the job's
+    log tells an operator which.
+
+    Args:
+        dispatcher: A kernel made by :func:`kernel`, after it has run.
+    """
+    stats = getattr(dispatcher, "stats", None)
+    if stats is None:
+        return
+
+    name = getattr(dispatcher, "__name__", repr(dispatcher))
+    if stats.cache_path is None:
+        log.warning("kernel %s compiled in memory: no writable cache directory",
+                    name)
+    elif stats.cache_hits:
+        log.info("kernel %s loaded from the cache in %s", name, stats.cache_path)
+    elif stats.cache_misses:
+        log.warning("kernel %s compiled in this job: no usable cache in %s "
+                    "(compile it first, share the directory, or set "
+                    "numba.cpu_name: generic for mixed CPUs)", name,
+                    stats.cache_path)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from topxsec import nanoaod, spec
+from topxsec import nanoaod, numba_options, spec
 from topxsec.kernels import kernel_inputs
 from topxsec.kernels.common import make_params
 from topxsec.kernels.skim import CUTFLOW, skim_kernel
@@ -54,6 +54,7 @@ def skim_file(source: str | os.PathLike[str], output: str | Path,
                                  entry_stop, threads=threads)
 
     keep, counts = skim_kernel(*kernel_inputs(events), make_params(cuts))
+    numba_options.log_cache_use(skim_kernel)
     kept = events.select(keep)
     nanoaod.write_skim(output, kept, compression_level=compression_level)
 
