@@ -75,6 +75,8 @@ rule ranking:
         top=config["inference"]["ranking_top"],
     log:
         logfile("ranking"),
+    benchmark:
+        benchfile("ranking")
     resources:
         **stage_resources("statistics"),
     script:

@@ -35,6 +35,8 @@ rule plot_distributions:
         **region_plots(DISTRIBUTION_PLOTS, "Distributions"),
     log:
         logfile("plot_distributions"),
+    benchmark:
+        benchfile("plot_distributions")
     resources:
         **stage_resources("plots"),
     script:
@@ -63,6 +65,8 @@ rule plot_fit:
         ),
     log:
         logfile("plot_fit"),
+    benchmark:
+        benchfile("plot_fit")
     resources:
         **stage_resources("plots"),
     script:

@@ -15,6 +15,8 @@ rule compile_kernels:
         KERNEL_STAMP,
     log:
         logfile("compile_kernels", "{kernel}"),
+    benchmark:
+        benchfile("compile_kernels", "{kernel}")
     resources:
         **stage_resources("histograms"),
     script:

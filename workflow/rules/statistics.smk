@@ -11,6 +11,8 @@ rule workspace:
         WORKSPACE,
     log:
         logfile("workspace"),
+    benchmark:
+        benchfile("workspace")
     resources:
         **stage_resources("statistics"),
     script:
