@@ -129,6 +129,14 @@ def test_requests_come_from_the_rule(checkout: Path, rule: str, profile: str) ->
         ad.get("Environment", ""))
 
 
+def test_threads_of_a_skim_reach_request_cpus(checkout: Path) -> None:
+    declared = {**CONFIG["resources"]["skim"], "threads": 2}
+    resources = ", ".join(f"{key}: {value}" for key, value in declared.items())
+    description = capture(checkout, "skim", "condor", "--config",
+                          f"resources={{skim: {{{resources}}}}}")
+    assert int(job_ad(description)["RequestCpus"]) == 2
+
+
 @pytest.mark.parametrize("rule", sorted(JOBS))
 def test_shared_filesystem_transfers_nothing(checkout: Path, rule: str) -> None:
     description = capture(checkout, rule, "condor")

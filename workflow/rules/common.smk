@@ -116,6 +116,11 @@ def stage_resources(stage: str) -> dict:
     }
 
 
+def stage_threads(stage: str) -> int:
+    """Threads of a reading stage's jobs (``resources.<stage>.threads``, or 1)."""
+    return config["resources"][stage].get("threads", 1)
+
+
 def kernel_sources(wildcards) -> list[str]:
     """The package files whose code a compiled kernel depends on."""
     package = Path(topxsec.__file__).parent

@@ -16,7 +16,7 @@ rule fill_histograms:
         logfile("fill_histograms", "{process}/{variation}/{part}"),
     benchmark:
         benchfile("fill_histograms", "{process}/{variation}/{part}")
-    threads: 1
+    threads: stage_threads("histograms")
     resources:
         **stage_resources("histograms"),
     script:

@@ -56,7 +56,7 @@ rule skim:
         logfile("skim", "{process}/{variation}/{part}"),
     benchmark:
         benchfile("skim", "{process}/{variation}/{part}")
-    threads: 1
+    threads: stage_threads("skim")
     resources:
         **stage_resources("skim"),
     script:

@@ -14,5 +14,6 @@ histograms = fill_file_histograms(
     smk.wildcards.variation,
     binning=spec.Binning(**smk.params.binning),
     cuts=spec.Cuts(**smk.params.cuts),
+    threads=smk.threads,
 )
 histograms.write(smk.output[0])

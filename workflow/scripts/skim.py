@@ -15,5 +15,6 @@ summary = skim_file(
     entry_start=smk.params.entry_start,
     entry_stop=smk.params.entry_stop,
     compression_level=smk.params.compression_level,
+    threads=smk.threads,
 )
 write_json(smk.output.summary, summary)
