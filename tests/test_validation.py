@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from topxsec import fileset, merge
+from topxsec import fileset, merge, spec
 from topxsec import validation as val
 from topxsec.errors import ConfigError
 from topxsec.hists import Histogram
@@ -26,11 +26,45 @@ def reference() -> dict[str, Histogram]:
 
 
 @pytest.fixture(scope="module")
-def as_root(reference: dict[str, Histogram],
+def set_weights() -> dict[str, float]:
+    """Histogram name -> sigma L / N of its file set, for one file per set."""
+    events = fileset.select(fileset.load_agc_catalogue(), 1).events_per_set()
+    weights = {}
+    for (process, variation), n in events.items():
+        for name in spec.histogram_variations(process, variation):
+            for region in spec.REGIONS:
+                weights[spec.histogram_name(region, process, name)] = (
+                    spec.normalization(process, n))
+    return weights
+
+
+def _with_sumw2(reference: dict[str, Histogram],
+                set_weights: dict[str, float]) -> dict[str, Histogram]:
+    """The reference contents with the squared weights of one weight per set.
+
+    The reference JSON has no variances; histograms.root has them. A set's
+    events all weigh sigma L / N (b-tag weights aside), so sumw2 = w * sumw;
+    a pseudo-data term scaled by f adds f**2 * w * sumw.
+    """
+    out = {}
+    for name, hist in reference.items():
+        if name in set_weights:
+            sumw2 = set_weights[name] * hist.sumw
+        else:
+            region = name.split("_")[0]
+            sumw2 = sum(factor**2 * set_weights[term] * reference[term].sumw
+                        for process, variation, factor in spec.PSEUDODATA_TERMS
+                        if (term := spec.histogram_name(region, process, variation)))
+        out[name] = Histogram(hist.edges, hist.sumw, sumw2)
+    return out
+
+
+@pytest.fixture(scope="module")
+def as_root(reference: dict[str, Histogram], set_weights: dict[str, float],
             tmp_path_factory: pytest.TempPathFactory) -> dict[str, Histogram]:
-    """The reference contents written to and read back from histograms.root."""
+    """The reference contents, with squared weights, through histograms.root."""
     path = tmp_path_factory.mktemp("validation") / "histograms.root"
-    merge.write_histograms(reference, path)
+    merge.write_histograms(_with_sumw2(reference, set_weights), path)
     return merge.read_histograms(path)
 
 
@@ -59,8 +93,31 @@ def test_reference_contents_pass(as_root: dict[str, Histogram],
 
 
 def _weight(hist: Histogram) -> float:
-    """A typical event weight of a histogram: its smallest positive bin."""
-    return float(np.min(hist.sumw[hist.sumw > 0]))
+    """The weight of one event of a histogram (one weight per set)."""
+    return float(np.sum(hist.sumw2) / np.sum(hist.sumw))
+
+
+def test_event_weights(as_root: dict[str, Histogram],
+                       set_weights: dict[str, float]) -> None:
+    weights = val.event_weights(as_root)
+
+    for name in ("4j2b_ttbar", "4j1b_wjets", "4j2b_single_top_s_chan_pt_scale_up"):
+        assert weights[name] == pytest.approx(set_weights[name], rel=1e-12)
+    # the pseudo-data's heaviest term: W+jets, weight about 42
+    assert weights["4j2b_pseudodata"] == pytest.approx(set_weights["4j2b_wjets"])
+    # ... not the mean weight, which a W+jets event would exceed many times
+    assert weights["4j2b_pseudodata"] > 10 * _weight(as_root["4j2b_pseudodata"])
+
+
+def test_event_weights_without_variances_or_events(
+    reference: dict[str, Histogram]
+) -> None:
+    hist = reference["4j1b_ttbar"]  # variances taken as the contents
+    empty = Histogram.empty(hist.edges)
+    weights = val.event_weights({"4j1b_ttbar": hist, "4j1b_wjets": empty})
+    assert weights == {"4j1b_ttbar": 1.0, "4j1b_wjets": 0.0}
+    # pseudo-data without any of their terms keep their own estimate
+    assert val.event_weights({"4j2b_pseudodata": hist}) == {"4j2b_pseudodata": 1.0}
 
 
 ALTERATIONS = {
@@ -86,7 +143,7 @@ def test_altered_contents_fail(as_root: dict[str, Histogram],
                                alteration: str) -> None:
     name, change = ALTERATIONS[alteration]
     histograms = dict(as_root)
-    weight = _weight(reference[name])
+    weight = _weight(as_root[name])
     histograms[name] = _changed(as_root[name], lambda s: change(s, weight))
 
     doc = val.validate(histograms, reference)
@@ -125,14 +182,15 @@ def test_missing_extra_and_rebinned_histograms_fail(
      ([(10, 9, 2.0)], [[9, 10]]),               # two events down
      ([(9, 10, 1.0), (10, 11, 1.0)], [[9, 11]]),   # a chain over two edges
      ([(4, 5, 1.0), (15, 16, 1.0)], [[4, 5], [15, 16]]),
-     ([(25, 26, 1.0)], [[25, 26]])],            # into the overflow
+     ([(25, 26, 1.0)], [[25, 26]]),             # into the overflow
+     ([(9, 10, 3.0)], [[9, 10]])],              # the most events allowed
 )
 def test_migrations_across_bin_edges_pass(
     as_root: dict[str, Histogram], reference: dict[str, Histogram],
     moves: list[tuple[int, int, float]], expected: list[list[int]],
 ) -> None:
     name = "4j2b_ttbar"
-    weight = _weight(reference[name])
+    weight = _weight(as_root[name])
 
     def move(sumw: np.ndarray) -> None:
         for source, target, events in moves:
@@ -166,6 +224,77 @@ def test_a_large_move_is_no_migration(as_root: dict[str, Histogram],
     assert not doc["passed"]
 
 
+@pytest.mark.parametrize("name", ["4j2b_ttbar", "4j1b_ttbar", "4j2b_pseudodata"])
+def test_a_systematic_shift_is_no_migration(as_root: dict[str, Histogram],
+                                            reference: dict[str, Histogram],
+                                            name: str) -> None:
+    """9 % of every third bin moved to its neighbour: a jet-energy-like shift."""
+    def shift(sumw: np.ndarray) -> None:
+        for i in range(1, 25, 3):
+            moved = 0.09 * sumw[i]
+            sumw[i] -= moved
+            sumw[i + 1] += moved
+
+    histograms = dict(as_root)
+    histograms[name] = _changed(as_root[name], shift)
+
+    doc = val.validate(histograms, reference)
+
+    row = _row(doc, name)
+    assert row["status"] == val.FAIL, row
+    assert not row["migrations"] or len(row["failing_bins"]) > 3
+    assert not doc["passed"]
+
+
+def test_four_events_across_an_edge_fail(as_root: dict[str, Histogram],
+                                         reference: dict[str, Histogram]) -> None:
+    name = "4j2b_ttbar"
+    moved = 4 * _weight(as_root[name])
+    histograms = dict(as_root)
+    histograms[name] = _changed(as_root[name], lambda s: (
+        s.__setitem__(9, s[9] - moved), s.__setitem__(10, s[10] + moved)))
+
+    row = _row(val.validate(histograms, reference), name)
+
+    assert row["status"] == val.FAIL
+    assert row["failing_bins"] == [9, 10]
+
+
+def test_a_wjets_event_migrates_in_the_pseudodata(
+    as_root: dict[str, Histogram], reference: dict[str, Histogram]
+) -> None:
+    """One W+jets event (weight ~42) crossing an edge moves in both histograms."""
+    weight = _weight(as_root["4j2b_wjets"])
+    histograms = dict(as_root)
+    for name in ("4j2b_wjets", "4j2b_pseudodata"):
+        histograms[name] = _changed(as_root[name], lambda s: (
+            s.__setitem__(7, s[7] - weight), s.__setitem__(8, s[8] + weight)))
+
+    doc = val.validate(histograms, reference)
+
+    assert doc["passed"]
+    for name in ("4j2b_wjets", "4j2b_pseudodata"):
+        assert _row(doc, name)["status"] == val.MIGRATION
+
+
+def test_reviewer_shift_of_the_reference_json_fails(
+    reference: dict[str, Histogram]
+) -> None:
+    """Both sides from the JSON (no squared weights): still no 9 % shift."""
+    histograms = dict(reference)
+    hist = reference["4j2b_ttbar"]
+    sumw = hist.sumw.copy()
+    for i in range(0, 26, 3):
+        sumw[i + 1] += 0.09 * sumw[i]
+        sumw[i] *= 0.91
+    histograms["4j2b_ttbar"] = Histogram(hist.edges, sumw, sumw)
+
+    doc = val.validate(histograms, reference)
+
+    assert not doc["passed"]
+    assert _row(doc, "4j2b_ttbar")["status"] == val.FAIL
+
+
 def test_random_pt_res_up_is_skipped(as_root: dict[str, Histogram],
                                      reference: dict[str, Histogram]) -> None:
     histograms = dict(as_root)
@@ -194,25 +323,29 @@ def test_empty_reference_histogram_we_do_not_write(
 
 
 @pytest.mark.parametrize(
-    ("ours", "reference", "status"),
-    [([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], val.PASS),
-     ([1.0, 2.0 + 1e-9, 3.0], [1.0, 2.0, 3.0], val.PASS),
-     ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], val.PASS),
-     ([1.5, 1.5, 3.0], [1.0, 2.0, 3.0], val.FAIL),     # 25 % moved: too much
-     ([1.0, 2.1, 2.9], [1.0, 2.0, 3.0], val.MIGRATION),  # 2 % of the two bins
-     ([10.0, 100.9, 200.1], [10.0, 101.0, 200.0], val.MIGRATION),
-     ([10.0, 101.0, 200.1], [10.0, 101.0, 200.0], val.FAIL),
-     ([0.0, 0.0, 1.0], [0.0, 0.0, 0.0], val.FAIL)],
+    ("ours", "reference", "weight", "status"),
+    [([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0.1, val.PASS),
+     ([1.0, 2.0 + 1e-9, 3.0], [1.0, 2.0, 3.0], 0.1, val.PASS),
+     ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], 0.0, val.PASS),
+     ([1.5, 1.5, 3.0], [1.0, 2.0, 3.0], 0.1, val.FAIL),       # 5 events moved
+     ([1.5, 1.5, 3.0], [1.0, 2.0, 3.0], 0.25, val.MIGRATION),  # 2 events
+     ([1.0, 2.1, 2.9], [1.0, 2.0, 3.0], 0.1, val.MIGRATION),   # 1 event
+     ([1.0, 2.1, 2.9], [1.0, 2.0, 3.0], 0.0, val.FAIL),        # no weight known
+     ([10.0, 100.9, 200.1], [10.0, 101.0, 200.0], 0.05, val.MIGRATION),
+     ([10.0, 100.9, 200.1], [10.0, 101.0, 200.0], 0.03, val.FAIL),
+     ([10.0, 101.0, 200.1], [10.0, 101.0, 200.0], 1.0, val.FAIL),
+     ([0.0, 0.0, 1.0], [0.0, 0.0, 0.0], 1.0, val.FAIL)],
 )
 def test_compare_contents(ours: list[float], reference: list[float],
-                          status: str) -> None:
-    got = val.compare_contents(np.array(ours), np.array(reference))
+                          weight: float, status: str) -> None:
+    got = val.compare_contents(np.array(ours), np.array(reference),
+                               event_weight=weight)
     assert got["status"] == status, got
 
 
 def test_compare_contents_needs_equal_lengths() -> None:
     with pytest.raises(ValueError, match="cannot compare"):
-        val.compare_contents(np.zeros(3), np.zeros(4))
+        val.compare_contents(np.zeros(3), np.zeros(4), event_weight=1.0)
 
 
 @pytest.mark.parametrize(("n", "name"), [

@@ -11,8 +11,11 @@ over the first N files of every file set of the public catalogue, the contents
   through floating-point differences (float32 against float64 arithmetic).
   So a run of up to ``max_migration_bins`` neighbouring bins that disagree is
   accepted as a *migration* when their summed content agrees and what moved
-  across each inner edge is at most ``migration_fraction`` of the run's
-  content; anything else that disagrees fails;
+  across each inner edge is at most the weight of ``migration_events`` events
+  (see :func:`event_weights`); anything else that disagrees fails. The bound
+  is in events, not a fraction of the content: an edge crossing moves a
+  handful of events, while a systematic shift (a jet-energy-like scale) moves
+  a fixed fraction of every bin, hundreds of events in the large bins;
 - only what the reference draws at random is skipped: the ``pt_res_up``
   histograms (an unseeded smearing);
 - a reference histogram that is missing from ours fails unless it is empty
@@ -31,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from topxsec import tables
+from topxsec import spec, tables
 from topxsec.errors import ConfigError
 from topxsec.fileset import PUBLIC_FILES
 from topxsec.hists import Histogram
@@ -46,8 +49,13 @@ RTOL = 1e-6
 ATOL_FRACTION = 1e-9
 #: Most neighbouring bins one migration may span.
 MAX_MIGRATION_BINS = 3
-#: Most content a migration may move across an edge, as a fraction of its bins.
-MIGRATION_FRACTION = 0.1
+#: Most events a migration may move across one bin edge. Floating-point edge
+#: crossings (float32 against float64 kinematics) move single events; three
+#: leave room for a few such events at one edge, while a systematic shift of a
+#: few per cent of a bin (a mis-applied jet energy scale) moves far more. The
+#: bound is in events, as their weight (:func:`event_weights`), so that it
+#: does not grow with the bin content.
+MIGRATION_EVENTS = 3.0
 
 PASS = "pass"
 MIGRATION = "pass (migration)"
@@ -90,19 +98,22 @@ def compare_contents(
     ours: np.ndarray,
     reference: np.ndarray,
     *,
+    event_weight: float,
     rtol: float = RTOL,
     max_migration_bins: int = MAX_MIGRATION_BINS,
-    migration_fraction: float = MIGRATION_FRACTION,
+    migration_events: float = MIGRATION_EVENTS,
 ) -> dict[str, Any]:
     """Compare two histograms' contents bin by bin (flow bins included).
 
     Args:
         ours: Our contents.
         reference: The reference contents, the same length.
+        event_weight: The weight of one event of the histogram (see
+            :func:`event_weights`); 0 allows no migration.
         rtol: Relative difference under which a bin agrees.
         max_migration_bins: Most bins one migration may span.
-        migration_fraction: Most content a migration may move across an inner
-            edge, as a fraction of the summed reference content of its bins.
+        migration_events: Most events a migration may move across an inner
+            edge, in units of ``event_weight``.
 
     Returns:
         ``{"status", "max_rel_diff", "migrations", "failing_bins"}``: status
@@ -127,6 +138,7 @@ def compare_contents(
         relative = np.where(reference != 0, np.abs(difference) / np.abs(reference),
                             np.where(difference != 0, np.inf, 0.0))
 
+    largest_move = migration_events * abs(event_weight)
     migrations: list[list[int]] = []
     failing: list[int] = []
     i = 0
@@ -134,8 +146,8 @@ def compare_contents(
         if not bad[i]:
             i += 1
             continue
-        end = _migration_end(difference, reference, tolerance, i, max_migration_bins,
-                             migration_fraction)
+        end = _migration_end(difference, tolerance, i, max_migration_bins,
+                             largest_move)
         if end is None:
             failing.append(i)
             i += 1
@@ -148,25 +160,62 @@ def compare_contents(
             "migrations": migrations, "failing_bins": failing}
 
 
-def _migration_end(difference: np.ndarray, reference: np.ndarray,
-                   tolerance: np.ndarray, start: int, max_bins: int,
-                   fraction: float) -> int | None:
+def _migration_end(difference: np.ndarray, tolerance: np.ndarray, start: int,
+                   max_bins: int, largest_move: float) -> int | None:
     """Return the last bin of a migration starting at ``start``, or None.
 
     The run grows bin by bin; it is a migration as soon as the summed
     difference of its bins agrees within their summed tolerance, provided no
-    inner edge carried more than ``fraction`` of the run's content.
+    inner edge carried more than ``largest_move`` (plus the run's tolerance,
+    so that exactly the largest move is not lost to rounding).
     """
     flow = 0.0
     for end in range(start, min(start + max_bins, len(difference))):
         flow += difference[end]
-        content = float(np.sum(np.abs(reference[start:end + 1])))
-        if end > start and abs(flow) <= float(np.sum(tolerance[start:end + 1])):
+        slack = float(np.sum(tolerance[start:end + 1]))
+        if end > start and abs(flow) <= slack:
             inner = np.cumsum(difference[start:end])
-            if np.all(np.abs(inner) <= fraction * content):
+            if np.all(np.abs(inner) <= largest_move + slack):
                 return end
             return None
     return None
+
+
+def event_weights(histograms: Mapping[str, Histogram]) -> dict[str, float]:
+    """Estimate the weight of one event of every histogram.
+
+    The weight of a histogram is its sum of squared weights over its sum of
+    weights (over all bins): the weight itself when every event weighs the
+    same (sigma * L / N of its file set), a content-weighted mean otherwise
+    (b-tag and scale variations). The pseudo-data mix file sets of very
+    different weights (ttbar about 1, W+jets about 40 for one file per set),
+    so a pseudo-data histogram takes the largest weight of its terms
+    (:data:`topxsec.spec.PSEUDODATA_TERMS`, each times its factor), or its
+    own estimate when none of its terms is there.
+
+    A histogram without squared weights (read from a JSON file without
+    variances, whose variances are taken as the contents) gets weight 1.
+
+    Args:
+        histograms: Name -> histogram, ours (``histograms.root``).
+
+    Returns:
+        Name -> the weight of one event; 0 for an empty histogram.
+    """
+    weights: dict[str, float] = {}
+    for name, hist in histograms.items():
+        total = float(np.sum(np.abs(hist.sumw)))
+        weights[name] = float(np.sum(hist.sumw2)) / total if total > 0 else 0.0
+
+    for region in spec.REGIONS:
+        name = spec.histogram_name(region, spec.PSEUDODATA, "nominal")
+        terms = [factor * weights[term]
+                 for process, variation, factor in spec.PSEUDODATA_TERMS
+                 if (term := spec.histogram_name(region, process, variation))
+                 in weights]
+        if name in weights and terms:
+            weights[name] = max(terms)
+    return weights
 
 
 def validate(
@@ -176,7 +225,7 @@ def validate(
     reference_label: str = "reference",
     rtol: float = RTOL,
     max_migration_bins: int = MAX_MIGRATION_BINS,
-    migration_fraction: float = MIGRATION_FRACTION,
+    migration_events: float = MIGRATION_EVENTS,
 ) -> dict[str, Any]:
     """Compare every histogram with the reference (see the module docstring).
 
@@ -186,18 +235,21 @@ def validate(
         reference_label: Name of the reference, for the table and the log.
         rtol: Relative difference under which a bin agrees.
         max_migration_bins: Most bins one migration may span.
-        migration_fraction: Most content a migration may move across an edge,
-            as a fraction of its bins' content.
+        migration_events: Most events a migration may move across an edge,
+            each of the weight :func:`event_weights` estimates.
 
     Returns:
         ``{"reference", "passed", "counts": {status: n}, "tolerances",
-        "histograms": [{"name", "status", "max_rel_diff", "migrations",
-        "failing_bins", "note"}]}``, the histograms in name order.
+        "histograms": [{"name", "status", "max_rel_diff", "event_weight",
+        "migrations", "failing_bins", "note"}]}``, the histograms in name
+        order.
     """
+    weights = event_weights(histograms)
     rows = []
     for name in sorted(set(reference) | set(histograms)):
         rows.append(_compare_one(name, histograms.get(name), reference.get(name),
-                                 rtol, max_migration_bins, migration_fraction))
+                                 weights.get(name, 0.0), rtol, max_migration_bins,
+                                 migration_events))
 
     counts: dict[str, int] = {}
     for row in rows:
@@ -214,17 +266,18 @@ def validate(
         "passed": passed,
         "counts": counts,
         "tolerances": {"rtol": rtol, "max_migration_bins": max_migration_bins,
-                       "migration_fraction": migration_fraction},
+                       "migration_events": migration_events},
         "histograms": rows,
     }
 
 
 def _compare_one(name: str, ours: Histogram | None, reference: Histogram | None,
-                 rtol: float, max_migration_bins: int,
-                 migration_fraction: float) -> dict[str, Any]:
+                 event_weight: float, rtol: float, max_migration_bins: int,
+                 migration_events: float) -> dict[str, Any]:
     """Return the table row of one histogram name."""
     row: dict[str, Any] = {"name": name, "status": FAIL, "max_rel_diff": None,
-                           "migrations": [], "failing_bins": [], "note": ""}
+                           "event_weight": event_weight, "migrations": [],
+                           "failing_bins": [], "note": ""}
     if name.endswith(tuple(f"_{v}" for v in RANDOM_IN_REFERENCE)):
         row.update(status=SKIPPED, note="unseeded random draw in the reference")
         return row
@@ -243,9 +296,9 @@ def _compare_one(name: str, ours: Histogram | None, reference: Histogram | None,
                        f"{reference.edges.tolist()}")
         return row
 
-    result = compare_contents(ours.sumw, reference.sumw, rtol=rtol,
-                              max_migration_bins=max_migration_bins,
-                              migration_fraction=migration_fraction)
+    result = compare_contents(ours.sumw, reference.sumw, event_weight=event_weight,
+                              rtol=rtol, max_migration_bins=max_migration_bins,
+                              migration_events=migration_events)
     row.update(result)
     if result["failing_bins"]:
         bins = result["failing_bins"]
@@ -277,8 +330,10 @@ def validation_html(doc: Mapping[str, Any]) -> str:
         ["histogram", "status", "largest relative difference", "note"], table,
         f"{counts}. A bin agrees within a relative {tol['rtol']:g}; up to "
         f"{tol['max_migration_bins']} neighbouring bins whose summed content "
-        "agrees count as a migration across a bin edge (at most "
-        f"{tol['migration_fraction']:.0%} of their content moved). Bins are "
+        "agrees count as a migration across a bin edge if at most "
+        f"{tol['migration_events']:g} events' weight crossed each edge (the "
+        "weight of an event: sum of squared weights over sum of weights of our "
+        "histogram; for the pseudo-data the largest of its terms'). Bins are "
         "numbered from 0, the underflow.",
     )
 
