@@ -127,6 +127,14 @@ _DELETE = object()
         (["mc_stat", "enabled"], "yes", "mc_stat.enabled"),
         (["data"], _DELETE, "data"),
         (["sytematics"], [], "sytematics"),
+        # Names the analysis does not write histograms for: typos.
+        (["samples", 1, "process"], "wjet", "samples[1].process"),
+        (["channels", 1, "region"], "4j2B", "channels[1].region"),
+        (["systematics", 3, "up"], "pt_scale_upp", "systematics[3].up"),
+        (["systematics", 5, "down"], "btag_var_0_dn", "systematics[5].down"),
+        (["systematics", 2, "up"], "nominal", "systematics[2].up"),
+        (["systematics", 9, "samples"], "all", "systematics[9].up"),
+        (["data"], "pseudo_data", "data"),
     ],
 )
 def test_bad_model_value_names_its_key(
@@ -141,6 +149,26 @@ def test_bad_model_value_names_its_key(
         wsp.load_model(bad)
     assert err.value.key == f"{bad}: {key}"
     assert f"model.yaml: {key}" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "named", "allowed"),
+    [
+        (["samples", 1, "process"], "wjet", "'wjet'", "wjets"),
+        (["channels", 0, "region"], "4j1B", "'4j1B'", "4j1b, 4j2b"),
+        (["systematics", 3, "up"], "pt_scale_upp", "'pt_scale_upp'", "pt_scale_up"),
+        # ME_var exists for ttbar only
+        (["systematics", 0, "samples"], "all", "'ME_var'", "wjets has: pt_scale_up"),
+    ],
+)
+def test_unknown_name_lists_the_allowed_ones(
+    path: list[Any], value: Any, named: str, allowed: str
+) -> None:
+    doc = yaml.safe_load(MODEL_FILE.read_text())
+    _set(doc, path, value)
+    with pytest.raises(ConfigError) as err:
+        wsp.validate_model(doc, source="model.yaml")
+    assert named in str(err.value) and allowed in str(err.value)
 
 
 @pytest.mark.parametrize("text", ["channels: [unclosed", "- just\n- a list\n"])

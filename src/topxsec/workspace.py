@@ -68,6 +68,9 @@ EQUAL_RTOL = 1e-9
 #: Events given to every sample in a bin that has data but no simulated events.
 YIELD_FLOOR = 1e-6
 
+#: Processes whose ``{region}_{process}`` histograms may be the observed data.
+DATA_PROCESSES: tuple[str, ...] = (spec.PSEUDODATA, *spec.PROCESSES)
+
 _TOP_KEYS = {
     "measurement": True, "poi": True, "rebinning": True, "data": True,
     "channels": True, "samples": True, "mc_stat": False, "systematics": False,
@@ -93,8 +96,10 @@ def load_model(path: str | Path) -> dict[str, Any]:
         list of sample or channel names, ``symmetrize`` and ``mc_stat`` set.
 
     Raises:
-        ConfigError: If the file is missing, is not YAML or has a bad value; the
-            key is ``"<path>: <key path>"``, e.g. ``model.yaml: systematics[3].up``.
+        ConfigError: If the file is missing, is not YAML or has a bad value (a
+            process, region or variation the analysis does not write
+            histograms for included); the key is ``"<path>: <key path>"``,
+            e.g. ``model.yaml: systematics[3].up``.
     """
     import yaml
 
@@ -129,12 +134,16 @@ def validate_model(raw: Any, source: str = "model") -> dict[str, Any]:
 
     Raises:
         ConfigError: If a value is bad; the key names its path in the model.
+            Processes (``samples[i].process``, ``data``), regions
+            (``channels[i].region``) and histogram variations (``up``,
+            ``down``) must be names of :mod:`topxsec.spec`, so that a typo
+            fails here and does not drop a sample or a systematic.
     """
     check = _Checker(source)
     top = check.mapping(raw, "", _TOP_KEYS)
     model: dict[str, Any] = {
         "measurement": check.string(top["measurement"], "measurement"),
-        "data": check.string(top["data"], "data"),
+        "data": check.known(top["data"], "data", DATA_PROCESSES, "data process"),
         "rebinning": _check_rebinning(check, top["rebinning"]),
     }
     model["channels"] = _check_channels(check, top["channels"])
@@ -149,7 +158,7 @@ def validate_model(raw: Any, source: str = "model") -> dict[str, Any]:
     }
 
     model["systematics"] = _check_systematics(
-        check, top.get("systematics", []), sample_names, model["poi"]["name"]
+        check, top.get("systematics", []), model["samples"], model["poi"]["name"]
     )
     return model
 
@@ -200,6 +209,13 @@ class _Checker:
             self.fail(key, f"must be true or false, got {value!r}")
         return value
 
+    def known(self, value: Any, key: str, allowed: Sequence[str], what: str) -> str:
+        """Check a string that must be one of ``allowed`` (a name of the analysis)."""
+        name = self.string(value, key)
+        if name not in allowed:
+            self.fail(key, f"unknown {what} {name!r}; allowed: {', '.join(allowed)}")
+        return name
+
     def names(self, value: Any, key: str, known: list[str], what: str) -> list[str]:
         """Check ``"all"`` or a non-empty list of known names; return the list."""
         if value == "all":
@@ -248,7 +264,8 @@ def _check_channels(check: _Checker, raw: Any) -> list[dict[str, Any]]:
         entry = check.mapping(item, key, keys)
         channels.append({
             "name": check.unique_name(entry["name"], f"{key}.name", seen),
-            "region": check.string(entry["region"], f"{key}.region"),
+            "region": check.known(entry["region"], f"{key}.region", spec.REGIONS,
+                                  "region"),
             "observable": check.string(entry["observable"], f"{key}.observable"),
         })
     return channels
@@ -265,7 +282,8 @@ def _check_samples(
         entry = check.mapping(item, key, keys)
         samples.append({
             "name": check.unique_name(entry["name"], f"{key}.name", seen),
-            "process": check.string(entry["process"], f"{key}.process"),
+            "process": check.known(entry["process"], f"{key}.process",
+                                   spec.PROCESSES, "process"),
             "channels": check.names(
                 entry.get("channels", "all"), f"{key}.channels", channel_names,
                 "channel",
@@ -294,8 +312,10 @@ def _check_poi(check: _Checker, raw: Any, sample_names: list[str]) -> dict[str, 
 
 
 def _check_systematics(
-    check: _Checker, raw: Any, sample_names: list[str], poi_name: str
+    check: _Checker, raw: Any, samples: list[dict[str, Any]], poi_name: str
 ) -> list[dict[str, Any]]:
+    sample_names = [s["name"] for s in samples]
+    processes = {s["name"]: s["process"] for s in samples}
     seen = {poi_name}
     systematics = []
     for i, item in enumerate(check.sequence(raw, "systematics")):
@@ -332,18 +352,54 @@ def _check_systematics(
             symmetrize = check.boolean(
                 entry.get("symmetrize", False), f"{key}.symmetrize"
             )
-            systematic["up"] = check.string(entry["up"], f"{key}.up")
+            acted_on = [processes[name] for name in systematic["samples"]]
+            systematic["up"] = _check_variation(check, entry["up"], f"{key}.up",
+                                                acted_on)
             if symmetrize and entry.get("down") is not None:
                 check.fail(f"{key}.down", "give either down or symmetrize: true")
             if not symmetrize:
                 if "down" not in entry:
                     check.fail(f"{key}.down", "required unless symmetrize: true")
-                systematic["down"] = check.string(entry["down"], f"{key}.down")
+                systematic["down"] = _check_variation(
+                    check, entry["down"], f"{key}.down", acted_on
+                )
             else:
                 systematic["down"] = None
             systematic["symmetrize"] = symmetrize
         systematics.append(systematic)
     return systematics
+
+
+def _variations_of(process: str) -> tuple[str, ...]:
+    """Return the histogram variations the analysis writes for a process.
+
+    These are the systematic variations filled from its ``nominal`` file set
+    (:func:`topxsec.spec.histogram_variations`) and its alternative file sets
+    (e.g. ``ME_var`` for ttbar); ``nominal`` itself is no variation.
+    """
+    filled = spec.histogram_variations(process, "nominal")
+    alternatives = spec.FILE_SETS[process]
+    return tuple(v for v in filled + alternatives if v != "nominal")
+
+
+def _check_variation(check: _Checker, value: Any, key: str,
+                     processes: Sequence[str]) -> str:
+    """Check a histogram variation that every process in ``processes`` has."""
+    name = check.string(value, key)
+    if name == "nominal":
+        check.fail(key, "'nominal' is no variation; name the varied histograms")
+    for process in dict.fromkeys(processes):
+        allowed = _variations_of(process)
+        if name not in allowed:
+            known = sorted({v for p in spec.PROCESSES for v in _variations_of(p)})
+            if name in known:
+                check.fail(key, f"variation {name!r} does not exist for process "
+                           f"{process!r} (one of the systematic's samples); "
+                           f"{process} has: {', '.join(allowed)}; list only "
+                           "samples that have it")
+            check.fail(key, f"unknown variation {name!r}; allowed: "
+                       f"{', '.join(known)}")
+    return name
 
 
 # --- building blocks --------------------------------------------------------
