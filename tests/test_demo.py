@@ -289,11 +289,23 @@ def test_filtered_and_unfiltered_yields_agree(filter_pairs: Mapping[str, Any]
 def test_filter_refuses_looser_cuts() -> None:
     loose = spec.Cuts(jet_pt=25.0)
 
-    with pytest.raises(ConfigError, match="jet_pt"):
+    with pytest.raises(ConfigError, match="selection.jet_pt"):
         demo.generate_columns("wjets", "nominal", 0, 1000, cuts=loose)
+    with pytest.raises(ConfigError, match="selection.jet_pt"):
+        demo.check_filter_cuts(loose)
+    demo.check_filter_cuts(loose, sets=[])  # no filtered set: nothing to check
     _, entries = demo.generate_columns("wjets", "nominal", 0, 1000, cuts=loose,
                                        filtered=False)
     assert entries == 1000
+
+
+def test_filter_parameters_only_for_filtered_sets() -> None:
+    cuts = spec.Cuts(min_jets=5)
+    for name in demo.filtered_sets():
+        process, variation = name.split("__")
+        assert demo.filter_parameters(process, variation, cuts) == {"min_jets": 5}
+    assert "wjets__nominal" in demo.filtered_sets()
+    assert demo.filter_parameters("ttbar", "nominal", cuts) is None
 
 
 # --- realism -----------------------------------------------------------------

@@ -261,6 +261,53 @@ def test_kernel_change_reruns_its_users(demo_run: Path, package_copy: Path,
     assert not keeps & set(jobs)
 
 
+@pytest.mark.parametrize(
+    ("module", "reruns", "keeps"),
+    [
+        ("merge", {"merge", "workspace", "fit"}, {"fill_histograms", "skim"}),
+        ("plotting", {"plot_distributions", "plot_fit"},
+         {"merge", "workspace", "fit", "fill_histograms"}),
+        ("histogramming", {"fill_histograms", "merge"}, {"skim", "demo_file"}),
+    ],
+)
+def test_package_change_reruns_its_users(demo_run: Path, package_copy: Path,
+                                         module: str, reruns: set[str],
+                                         keeps: set[str]) -> None:
+    source = package_copy / f"{module}.py"
+    original = source.read_text()
+    try:
+        source.write_text(original + "\n# an edit of the analysis code\n")
+        jobs = planned(demo_run, "--configfile", str(demo_run / "config.yaml"))
+    finally:
+        source.write_text(original)
+    assert reruns <= set(jobs)
+    assert not keeps & set(jobs)
+
+
+def test_filter_cut_regenerates_only_the_filtered_demo_sets(demo_run: Path) -> None:
+    from topxsec import demo
+
+    config = write_config(demo_run, {"selection": {"min_jets": 5}}, "min_jets.yaml")
+    jobs = planned(demo_run, "--configfile", str(config))
+    filtered_files = sum(
+        len(list((demo_run / "results" / "demo").glob(name.replace("__", "/") + "/*")))
+        for name in demo.filtered_sets())
+    assert jobs["demo_file"] == filtered_files > 0
+
+    # Any other cut keeps the demo files.
+    config = write_config(demo_run, {"selection": {"electron_pt": 31.0}}, "el.yaml")
+    jobs = planned(demo_run, "--configfile", str(config))
+    assert "demo_file" not in jobs and "skim" in jobs
+
+
+def test_cut_looser_than_the_demo_filter_stops_before_any_job(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"selection": {"jet_pt": 29.5}})
+    result = snakemake(tmp_path, "--configfile", str(config), check=False)
+    assert result.returncode != 0
+    assert "config key 'selection.jet_pt'" in result.stderr + result.stdout
+    assert not (tmp_path / "results" / "demo").exists()
+
+
 def test_dag_and_rulegraph(demo_run: Path) -> None:
     config = str(demo_run / "config.yaml")
     dag = snakemake(demo_run, "--configfile", config, "--dag").stdout

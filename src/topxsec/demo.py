@@ -1227,25 +1227,67 @@ def _check_arguments(process: str, variation: str, index: int,
     return sets.index((process, variation))
 
 
-def _check_filter_cuts(process: str, cuts: spec.Cuts) -> None:
-    """Refuse cuts looser than the generator-level filter assumes.
+def check_filter_cuts(cuts: spec.Cuts, sets: Sequence[str] | None = None) -> None:
+    """Refuse a selection looser than the generator-level filter assumes.
+
+    The workflow calls this before any job when it runs on demo files, so that
+    a cut the filtered sets (W+jets, s- and t-channel single top) cannot serve
+    stops the run, naming the config key.
+
+    Args:
+        cuts: The selection.
+        sets: Names of the file sets generated with the filter; default:
+            those filtered by default (:attr:`SampleModel.filtered`).
 
     Raises:
-        ConfigError: If the selection could keep events the filter drops.
+        ConfigError: Naming the ``selection`` key whose value the filter of
+            one of those sets cannot serve, and the value it needs.
     """
-    problems = []
-    if cuts.jet_pt < SOFT_JET_MAX_PT * LARGEST_PT_FACTOR:
-        problems.append(f"jet_pt {cuts.jet_pt} < "
-                        f"{SOFT_JET_MAX_PT * LARGEST_PT_FACTOR:.1f}")
-    if cuts.electron_cut_based < 4:
-        problems.append(f"electron_cut_based {cuts.electron_cut_based} < 4")
-    if cuts.muon_pf_rel_iso > NONPROMPT_MIN_ISO:
-        problems.append(f"muon_pf_rel_iso {cuts.muon_pf_rel_iso} > "
-                        f"{NONPROMPT_MIN_ISO}")
-    if problems:
-        raise ConfigError("cuts", f"the demo filter of {process} would lose "
-                          f"events with these cuts ({'; '.join(problems)}); "
-                          "generate with filtered=False")
+    if sets is None:
+        sets = filtered_sets()
+    if not sets:
+        return
+
+    limits = (
+        ("jet_pt", cuts.jet_pt < SOFT_JET_MAX_PT * LARGEST_PT_FACTOR,
+         f"at least {SOFT_JET_MAX_PT * LARGEST_PT_FACTOR:.2f} GeV"),
+        ("electron_cut_based", cuts.electron_cut_based < 4, "at least 4 (tight)"),
+        ("muon_pf_rel_iso", cuts.muon_pf_rel_iso > NONPROMPT_MIN_ISO,
+         f"at most {NONPROMPT_MIN_ISO}"),
+    )
+    for key, looser, needed in limits:
+        if looser:
+            raise ConfigError(
+                f"selection.{key}",
+                f"{getattr(cuts, key)} is looser than the generator-level filter "
+                f"of the demo sets {', '.join(sets)} allows ({needed}): their "
+                "files would lack events this selection keeps. Use a value "
+                "within the limit, or real files (fileset.source)")
+
+
+def filtered_sets() -> list[str]:
+    """Names (``process__variation``) of the sets generated with the filter."""
+    return [f"{process}__{variation}" for (process, variation), model
+            in MODELS.items() if model.filtered]
+
+
+def filter_parameters(process: str, variation: str,
+                      cuts: spec.Cuts) -> dict[str, int] | None:
+    """The selection values a demo file set's generator filter depends on.
+
+    Args:
+        process: The file set's process.
+        variation: Its variation.
+        cuts: The selection.
+
+    Returns:
+        ``{"min_jets": ...}`` for a filtered set (a change regenerates its
+        files), None for the others.
+    """
+    model = MODELS.get((process, variation))
+    if model is None or not model.filtered:
+        return None
+    return {"min_jets": cuts.min_jets}
 
 
 def _kept_positions(process: str, model: SampleModel, skeleton: _Skeleton,
@@ -1254,7 +1296,7 @@ def _kept_positions(process: str, model: SampleModel, skeleton: _Skeleton,
     """Positions (in the unfiltered sequence) of the events to build."""
     if not filtered:
         return np.arange(len(skeleton.n_extra))
-    _check_filter_cuts(process, cuts)
+    check_filter_cuts(cuts, [process])
     return np.flatnonzero(_filter_mask(process, skeleton, cuts, working_muon_id))
 
 

@@ -1,6 +1,7 @@
 # Shared by every stage: the file set, the job table, paths, wildcard
 # constraints, resources. Kept light: every batch job parses it again.
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -12,7 +13,11 @@ from topxsec import spec
 REPO = Path(workflow.basedir)
 RESULTS = config["results"]
 
-topxsec_config.check(config, REPO)
+# The relations between config values are checked once, before any job, by
+# the process that plans the run; a batch job parses this file again where
+# the user's own file set (or model) may not have been transferred.
+if workflow.is_main_process:
+    topxsec_config.check(config, REPO)
 CUTS = topxsec_config.cuts(config).as_dict()
 BINNING = topxsec_config.binning(config)
 MODEL = str(topxsec_config.model_path(config, REPO))
@@ -121,6 +126,44 @@ def stage_threads(stage: str) -> int:
     return config["resources"][stage].get("threads", 1)
 
 
+#: The package modules each rule's script calls into, besides the kernels
+#: (``compile_kernels`` tracks those). A hash of their sources is a param of the
+#: rule: editing a module reruns the jobs of the rules that use it, and what
+#: follows them, whatever the files' modification times.
+RULE_CODE = {
+    "demo_file": ("demo", "nanoaod", "spec"),
+    "skim": ("skim", "nanoaod", "fastread", "rootmeta", "spec"),
+    "fill_histograms": ("histogramming", "hists", "nanoaod", "fastread",
+                        "rootmeta", "spec"),
+    "merge": ("merge", "hists", "spec"),
+    "cutflow": ("tables",),
+    "workspace": ("workspace", "merge", "hists", "spec"),
+    "fit": ("fit", "tables"),
+    "impacts": ("inference", "fit", "workspace"),
+    "ranking": ("inference", "plotting_inference", "plotting"),
+    "scan": ("inference", "fit", "plotting_inference", "plotting"),
+    "sensitivity": ("inference", "fit", "workspace"),
+    "goodness_of_fit": ("inference", "fit"),
+    "plot_distributions": ("plotting", "merge", "spec"),
+    "plot_fit": ("plotting", "fit", "workspace"),
+    "validate_histograms": ("validation", "merge", "hists", "tables"),
+}
+
+_code_versions: dict[str, str] = {}
+
+
+def code_version(rule: str) -> str:
+    """16 hex digits of a hash of the modules in ``RULE_CODE[rule]``."""
+    if rule not in _code_versions:
+        package = Path(topxsec.__file__).parent
+        digest = hashlib.sha256()
+        for name in RULE_CODE[rule]:
+            digest.update(name.encode())
+            digest.update((package / f"{name}.py").read_bytes())
+        _code_versions[rule] = digest.hexdigest()[:16]
+    return _code_versions[rule]
+
+
 def kernel_sources(wildcards) -> list[str]:
     """The package files whose code a compiled kernel depends on."""
     package = Path(topxsec.__file__).parent
@@ -138,8 +181,12 @@ def summarize_run() -> None:
         fit = json.loads(Path(FIT).read_text())
         poi = fit["parameters"][fit["poi"]]
         lines.append(f"  fit:        {FIT}")
+        stale = (Path(MERGED_ROOT).exists()
+                 and Path(MERGED_ROOT).stat().st_mtime > Path(FIT).stat().st_mtime)
         lines.append(
             f"  {fit['poi']} = {poi['value']:.4f} +- {poi['error']:.4f}"
+            + ("  (an earlier fit: the histograms are newer; run the default"
+               " target to refit)" if stale else "")
         )
     if Path(PLOTS).exists():
         lines.append(f"  plots:      {PLOTS}/")

@@ -1,6 +1,25 @@
 # Stage 1: deterministic demo files in NanoAOD layout (fileset.source: demo).
 
 
+if config["fileset"]["source"] == "demo":
+    from topxsec import demo as demo_generator
+
+    # Before any job: a selection the generator filter cannot serve.
+    _demo_sets = {spec.FileSetKey(*key).name for key in FILESET.events_per_set()}
+    demo_generator.check_filter_cuts(
+        topxsec_config.cuts(config),
+        [name for name in demo_generator.filtered_sets() if name in _demo_sets],
+    )
+
+
+def demo_filter(wildcards) -> dict | None:
+    """The selection values the set's generator filter depends on (or None)."""
+    from topxsec import demo as demo_generator
+
+    return demo_generator.filter_parameters(
+        wildcards.process, wildcards.variation, topxsec_config.cuts(config))
+
+
 def demo_events(wildcards) -> int:
     """Events the demo file stands for, from the file set."""
     files = FILESET[(wildcards.process, wildcards.variation)]
@@ -12,8 +31,11 @@ rule demo_file:
     output:
         DEMO_FILE,
     params:
+        code=code_version("demo_file"),
         n_events=demo_events,
         seed=config["demo"]["seed"],
+        # A change of what the filter depends on regenerates the filtered sets.
+        filter=demo_filter,
     log:
         logfile("demo_file", "{process}/{variation}/{index}"),
     benchmark:

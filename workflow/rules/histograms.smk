@@ -10,6 +10,7 @@ rule fill_histograms:
     output:
         FILE_HISTOGRAMS,
     params:
+        code=code_version("fill_histograms"),
         binning=vars(BINNING),
         cuts=CUTS,
     log:

@@ -47,6 +47,7 @@ rule impacts:
     output:
         IMPACT_GROUP,
     params:
+        code=code_version("impacts"),
         parameters=lambda wildcards: IMPACT_GROUPS[int(wildcards.group)],
     wildcard_constraints:
         group=r"\d{3}",
@@ -72,6 +73,7 @@ rule ranking:
         table=fit_report(IMPACTS_TABLE, "impacts.rst", "impacts table"),
         plot=fit_report(RANKING_PLOT, "ranking.rst", "ranking plot"),
     params:
+        code=code_version("ranking"),
         top=config["inference"]["ranking_top"],
     log:
         logfile("ranking"),
@@ -92,6 +94,7 @@ rule scan:
         scan=SCAN,
         plot=fit_report(SCAN_PLOT, "scan.rst", "likelihood scan"),
     params:
+        code=code_version("scan"),
         points=config["inference"]["scan_points"],
         span=config["inference"]["scan_range"],
     log:
@@ -113,6 +116,8 @@ rule sensitivity:
     output:
         sensitivity=SENSITIVITY,
         table=fit_report(SENSITIVITY_TABLE, "sensitivity.rst", "sensitivity"),
+    params:
+        code=code_version("sensitivity"),
     log:
         logfile("sensitivity"),
     benchmark:
@@ -131,6 +136,8 @@ rule goodness_of_fit:
     output:
         gof=GOF,
         table=fit_report(GOF_TABLE, "gof.rst", "goodness of fit"),
+    params:
+        code=code_version("goodness_of_fit"),
     log:
         logfile("goodness_of_fit"),
     benchmark:
@@ -190,6 +197,7 @@ rule validate_histograms:
             labels={"item": "reference comparison"},
         ),
     params:
+        code=code_version("validate_histograms"),
         reference=validation_reference,
     log:
         logfile("validate_histograms"),

@@ -10,6 +10,7 @@ rule merge:
         root=MERGED_ROOT,
         json=MERGED_JSON,
     params:
+        code=code_version("merge"),
         events_per_set={
             spec.FileSetKey(*key).name: n for key, n in FILESET.events_per_set().items()
         },
@@ -29,6 +30,7 @@ rule cutflow:
         skims=all_jobs(SKIM_SUMMARY),
         histograms=all_jobs(FILE_HISTOGRAMS),
     params:
+        code=code_version("cutflow"),
         sets=[spec.FileSetKey(*job.key).name for job in JOBS],
     output:
         json=CUTFLOW,

@@ -33,6 +33,8 @@ rule plot_distributions:
         MERGED_ROOT,
     output:
         **region_plots(DISTRIBUTION_PLOTS, "Distributions"),
+    params:
+        code=code_version("plot_distributions"),
     log:
         logfile("plot_distributions"),
     benchmark:
@@ -63,6 +65,8 @@ rule plot_fit:
             category="Fit",
             labels={"plot": "correlation", "region": "all"},
         ),
+    params:
+        code=code_version("plot_fit"),
     log:
         logfile("plot_fit"),
     benchmark:

@@ -47,6 +47,7 @@ rule skim:
         skim=SKIM,
         summary=SKIM_SUMMARY,
     params:
+        code=code_version("skim"),
         source=lambda wildcards: job_of(wildcards).path,
         entry_start=lambda wildcards: job_of(wildcards).entry_start,
         entry_stop=lambda wildcards: job_of(wildcards).entry_stop,

@@ -9,6 +9,8 @@ rule workspace:
         model=MODEL,
     output:
         WORKSPACE,
+    params:
+        code=code_version("workspace"),
     log:
         logfile("workspace"),
     benchmark:
@@ -31,6 +33,8 @@ rule fit:
             category="Fit",
             labels={"table": "fit results"},
         ),
+    params:
+        code=code_version("fit"),
     log:
         logfile("fit"),
     benchmark:

@@ -8,9 +8,9 @@ from topxsec import spec  # noqa: E402
 from topxsec.demo import generate_file  # noqa: E402
 
 smk = snakemake  # noqa: F821
-# The cuts only check that the generator filter stays lossless for them; they
-# are read from the config, not passed as params, so that a new cut does not
-# regenerate the demo files.
+# The cuts set the generator filter of the filtered sets (W+jets, s- and
+# t-channel single top). Only what the filter depends on is a param
+# (params.filter), so that another cut does not regenerate the demo files.
 generate_file(
     smk.output[0],
     smk.wildcards.process,
