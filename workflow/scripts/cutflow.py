@@ -8,6 +8,7 @@ from topxsec.jobenv import setup_job, write_json
 setup_job(snakemake)  # noqa: F821 - the object Snakemake injects
 
 from topxsec import tables  # noqa: E402
+from topxsec.hists import write_text_atomic  # noqa: E402
 
 smk = snakemake  # noqa: F821
 skims = []
@@ -19,4 +20,4 @@ for name, path in zip(smk.params.sets, smk.input.histograms, strict=True):
 
 table = tables.cutflow(skims, histograms)
 write_json(smk.output.json, table)
-Path(smk.output.table).write_text(tables.cutflow_html(table))
+write_text_atomic(smk.output.table, tables.cutflow_html(table))

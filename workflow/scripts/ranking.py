@@ -9,6 +9,7 @@ from topxsec.jobenv import setup_job, write_json
 setup_job(snakemake)  # noqa: F821 - the object Snakemake injects
 
 from topxsec import inference  # noqa: E402
+from topxsec.hists import write_text_atomic  # noqa: E402
 from topxsec.plotting_inference import plot_ranking  # noqa: E402
 
 log = logging.getLogger("topxsec.ranking")
@@ -21,5 +22,5 @@ for entry in ranked[:5]:
              inference.impact_size(entry))
 
 write_json(smk.output.impacts, {"poi": poi, "impacts": ranked})
-Path(smk.output.table).write_text(inference.impacts_html(ranked, poi))
+write_text_atomic(smk.output.table, inference.impacts_html(ranked, poi))
 plot_ranking(ranked, poi, smk.output.plot, top=smk.params.top)
