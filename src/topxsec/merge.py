@@ -5,43 +5,107 @@ applies the sigma * L / N normalization (N: all events of the set's processed
 files, known from the file set, not from what the jobs read), adds the
 pseudo-data and writes ``histograms.root`` (TH1D with sums of squared weights,
 named as in :func:`topxsec.spec.histogram_name`) and the same content as JSON.
+
+N comes from the file set; what reaches the merge from the jobs is each
+per-file histogram's ``events``, the events of its skim (only the preselected
+ones, so at most the events read). :func:`check_event_counts` warns when a
+set's skims alone hold more events than its N: then more events were read
+than the file set claims, and sigma * L / N is too large.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from topxsec import spec
-from topxsec.hists import FileHistograms, Histogram
+from topxsec.hists import FileHistograms, Histogram, atomic_output
 
 log = logging.getLogger(__name__)
 
 
 def sum_file_histograms(
     files: Iterable[FileHistograms],
+    events_per_set: Mapping[tuple[str, str], int] | None = None,
 ) -> dict[tuple[str, str], dict[str, dict[str, Histogram]]]:
     """Sum per-file histograms per file set.
 
     Args:
         files: Per-file histograms, in any order.
+        events_per_set: If given, ``(process, variation) -> N`` of the file
+            set, checked against the files' events (:func:`check_event_counts`).
 
     Returns:
         ``(process, variation) -> region -> histogram variation -> Histogram``,
         unnormalized.
     """
     sums: dict[tuple[str, str], dict[str, dict[str, Histogram]]] = {}
+    events: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for item in files:
-        by_region = sums.setdefault((item.process, item.variation), {})
+        key = (item.process, item.variation)
+        events.setdefault(key, []).append((item.source, item.events))
+        by_region = sums.setdefault(key, {})
         for region, by_name in item.histograms.items():
             target = by_region.setdefault(region, {})
             for name, hist in by_name.items():
                 target[name] = target[name] + hist if name in target else hist
+
+    if events_per_set is not None:
+        check_event_counts(events, events_per_set)
     return sums
+
+
+#: Most files a warning of :func:`check_event_counts` lists by name.
+LISTED_FILES = 5
+
+
+def check_event_counts(
+    events: Mapping[tuple[str, str], Sequence[tuple[str, int]]],
+    events_per_set: Mapping[tuple[str, str], int],
+) -> list[tuple[str, str]]:
+    """Warn for every file set whose files hold more events than its N.
+
+    A per-file histogram's ``events`` counts the events of its skim, which
+    keeps only preselected events: at most the events read from the input
+    file. So a set whose skims hold more than N events (the file set's
+    ``nevts``, summed over its processed files) read more events than the
+    file set claims, and its sigma * L / N weight is too large. Holding fewer
+    is normal (the preselection; the demo's filtered sets record the larger
+    unfiltered count their entries stand for).
+
+    Args:
+        events: ``(process, variation) -> [(source, events), ...]``, one entry
+            per per-file histogram (skim path and its events).
+        events_per_set: ``(process, variation) -> N``.
+
+    Returns:
+        The file sets warned about, in order.
+    """
+    flagged = []
+    for key, files in sorted(events.items()):
+        held = sum(n for _source, n in files)
+        claimed = events_per_set.get(key)
+        if claimed is None or held <= claimed:
+            continue
+
+        largest = sorted(files, key=lambda item: -item[1])[:LISTED_FILES]
+        listed = ", ".join(f"{source}: {n}" for source, n in largest)
+        more = len(files) - len(largest)
+        log.warning(
+            "file set %s/%s: the skims of its %d histogram job(s) hold %d events "
+            "after the preselection (%s%s), more than the N = %d events the file set "
+            "claims (nevts), so more events were read than claimed and sigma*L/N "
+            "is too large: correct the files' nevts in the file set (the total "
+            "events of each input file) and rerun",
+            *key, len(files), held, listed, f", {more} more" if more else "",
+            claimed,
+        )
+        flagged.append(key)
+    return flagged
 
 
 def normalize(
@@ -101,6 +165,9 @@ def write_histograms(histograms: Mapping[str, Histogram], root_path: str | Path,
                      json_path: str | Path | None = None) -> None:
     """Write histograms as TH1D (with sums of squared weights) and as JSON.
 
+    Each file is written under a temporary name and renamed when complete
+    (:func:`topxsec.hists.atomic_output`).
+
     Args:
         histograms: Name -> histogram.
         root_path: The ROOT file to write.
@@ -109,7 +176,7 @@ def write_histograms(histograms: Mapping[str, Histogram], root_path: str | Path,
     import boost_histogram as bh
     import uproot
 
-    with uproot.recreate(root_path) as f:
+    with atomic_output(root_path) as tmp, uproot.recreate(tmp) as f:
         for name, hist in sorted(histograms.items()):
             h = bh.Histogram(bh.axis.Variable(hist.edges), storage=bh.storage.Weight())
             view = h.view(flow=True)
@@ -119,7 +186,8 @@ def write_histograms(histograms: Mapping[str, Histogram], root_path: str | Path,
 
     if json_path is not None:
         doc = {name: hist.to_dict() for name, hist in sorted(histograms.items())}
-        Path(json_path).write_text(json.dumps(doc, indent=1))
+        with atomic_output(json_path) as tmp, tmp.open("w") as stream:
+            json.dump(doc, stream, indent=1)
 
 
 def read_histograms(path: str | Path) -> dict[str, Histogram]:

@@ -11,7 +11,8 @@ smk = snakemake  # noqa: F821
 events = {
     tuple(name.split("__")): n for name, n in smk.params.events_per_set.items()
 }
-sums = merge.sum_file_histograms(FileHistograms.read(path) for path in smk.input)
+sums = merge.sum_file_histograms(
+    (FileHistograms.read(path) for path in smk.input), events_per_set=events)
 histograms = merge.normalize(sums, events)
 merge.add_pseudodata(histograms)
 merge.write_histograms(histograms, smk.output.root, smk.output.json)
