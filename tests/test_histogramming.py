@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import awkward as ak
 import numpy as np
 import pytest
 
@@ -148,3 +150,85 @@ def test_missing_branch_is_reported(tmp_path: Path, random_events: RandomEvents
 
     with pytest.raises(errors.MissingBranchError, match="Jet_btagCSVV2"):
         fill_file_histograms(path, "ttbar", "nominal")
+
+
+@pytest.mark.parametrize("bad_pt", [np.inf, 1e30])
+def test_absurd_jet_pt_names_the_file(tmp_path: Path, random_events: RandomEvents,
+                                      bad_pt: float) -> None:
+    """One selected jet at pT = inf (or 1e30): its b-tag weight cannot be summed."""
+    columns = random_events(400, seed=7)
+    events = ak.Array(columns)
+    cuts = spec.Cuts()
+    el, mu = reference.lepton_masks(events, cuts)
+    jets = reference.jet_mask(events, reference.varied_jet_pt(events, "nominal"),
+                              cuts)
+    btag = jets & (ak.values_astype(events.Jet_btagCSVV2, np.float64)
+                   > cuts.btag_threshold)
+    selected = ((ak.sum(el, axis=1) + ak.sum(mu, axis=1) == 1)
+                & (ak.sum(jets, axis=1) >= cuts.min_jets) & (ak.sum(btag, axis=1) >= 1))
+    event = int(np.argmax(ak.to_numpy(selected)))
+    assert selected[event]
+
+    jet = int(np.argmax(ak.to_numpy(jets[event])))
+    flat = ak.to_numpy(ak.flatten(columns["Jet_pt"])).copy()
+    flat[int(np.sum(ak.to_numpy(ak.num(columns["Jet_pt"]))[:event])) + jet] = bad_pt
+    columns["Jet_pt"] = ak.unflatten(flat, ak.num(columns["Jet_pt"]))
+    path = tmp_path / "bad_pt.root"
+    write_events(path, columns)
+
+    with pytest.raises(errors.InputFileError) as err:
+        fill_file_histograms(path, "ttbar", "nominal")
+
+    message = str(err.value)
+    assert err.value.path == str(path) and str(path) in message
+    assert "not finite or exceeds 2**64" in message
+    assert "Jet_pt" in message and "replace it" in message
+    if np.isinf(bad_pt):
+        assert f"1 jet(s) with a non-finite Jet_pt; the first is in entry {event}" in (
+            message)
+    else:
+        assert "largest finite |Jet_pt| is 1e+30 GeV" in message
+
+
+def test_failed_write_leaves_no_file(random_file: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    result = fill_file_histograms(random_file, "ttbar", "PS_var")
+    path = tmp_path / "part.json"
+
+    def dump_half(doc: Any, stream: Any, **kwargs: Any) -> None:
+        stream.write(json.dumps(doc)[:100])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(hists.json, "dump", dump_half)
+    with pytest.raises(OSError, match="disk full"):
+        result.write(path)
+
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    result.write(path)
+    assert hists.FileHistograms.read(path).cutflow == result.cutflow
+    assert [p.name for p in tmp_path.iterdir()] == ["part.json"]
+
+
+def test_atomic_text_write_keeps_the_old_file_on_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer of the report tables: all or nothing, never half a page."""
+    path = tmp_path / "table.html"
+    path.write_text("old page")
+    real = Path.write_text
+
+    def write_half(self: Path, text: str, *args: Any, **kwargs: Any) -> int:
+        real(self, text[:10])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", write_half)
+    with pytest.raises(OSError, match="disk full"):
+        hists.write_text_atomic(path, "<html>new page</html>")
+    monkeypatch.undo()
+
+    assert [p.name for p in tmp_path.iterdir()] == ["table.html"]
+    assert path.read_text() == "old page"
+    hists.write_text_atomic(path, "<html>new page</html>")
+    assert path.read_text() == "<html>new page</html>"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.html"]

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from topxsec import hists, nanoaod, numba_options, spec
+from topxsec.errors import InputFileError
 from topxsec.kernels import kernel_inputs
 from topxsec.kernels.common import make_params
 from topxsec.kernels.histograms import (
@@ -41,17 +42,26 @@ def fill_events(events: nanoaod.EventColumns, process: str, variation: str,
     Returns:
         Region -> every name of ``spec.histogram_variations(process,
         variation)`` -> histogram, with the nominal cutflow and event count.
+
+    Raises:
+        errors.InputFileError: A weight cannot be summed exactly: an event's
+            b-tag weight (linear in jet pT) is not finite or exceeds 2**64,
+            from a non-finite or absurd jet pT in ``events.source``.
     """
     names = spec.histogram_variations(process, variation)
     alternative = variation != "nominal"
     edges = np.asarray(binning.edges(), dtype=np.float64)
 
-    sumw, sumw2, cutflow = histogram_kernel(
-        *kernel_inputs(events), make_params(cuts), edges,
-        1 if alternative else N_JET_VARIATIONS,
-        any(name.startswith("btag_var_") for name in names),
-        any(name in spec.SCALE_VARIATIONS for name in names),
-    )
+    try:
+        sumw, sumw2, cutflow = histogram_kernel(
+            *kernel_inputs(events), make_params(cuts), edges,
+            1 if alternative else N_JET_VARIATIONS,
+            any(name.startswith("btag_var_") for name in names),
+            any(name in spec.SCALE_VARIATIONS for name in names),
+        )
+    except ValueError as exc:
+        # the kernel's only ValueError: a weight outside the exact sums' range
+        raise InputFileError(events.source, _bad_weight_message(events, exc)) from exc
 
     histograms: dict[str, dict[str, hists.Histogram]] = {}
     for r, region in enumerate(spec.REGIONS):
@@ -65,6 +75,29 @@ def fill_events(events: nanoaod.EventColumns, process: str, variation: str,
         process=process, variation=variation, edges=edges, histograms=histograms,
         source=events.source, events=events.n_events,
         cutflow={name: int(count) for name, count in zip(CUTFLOW, cutflow)},
+    )
+
+
+def _bad_weight_message(events: nanoaod.EventColumns, exc: ValueError) -> str:
+    """Say which jets make a weight unsummable, and what to do."""
+    pt = np.asarray(events["Jet_pt"], dtype=np.float64)
+    bad = ~np.isfinite(pt)
+    finite = pt[~bad]
+    largest = float(np.max(np.abs(finite), initial=0.0))
+
+    where = ""
+    if np.any(bad):
+        jet = int(np.argmax(bad))
+        entry = int(np.searchsorted(events.offsets["Jet"], jet, side="right")) - 1
+        where = (f"; the first is in entry {events.entry_start + entry} (run "
+                 f"{int(events['run'][entry])}, event {int(events['event'][entry])})")
+    return (
+        f"{exc}: the input holds {int(np.sum(bad))} jet(s) with a non-finite "
+        f"Jet_pt{where}, and the largest finite |Jet_pt| is {largest:.6g} GeV. "
+        "The b-tag weights grow with jet pT, and the exact histogram sums need "
+        "every weight finite and below 2**64 (no event is dropped silently). "
+        "The file is corrupt or not the NanoAOD expected: check it (and its "
+        "skim) and replace it, or remove it from the file set"
     )
 
 
@@ -88,7 +121,8 @@ def fill_file_histograms(source: str | os.PathLike[str], process: str,
         number of events in ``source``) set.
 
     Raises:
-        errors.InputFileError: The input cannot be read.
+        errors.InputFileError: The input cannot be read, or holds a jet pT
+            that makes a weight non-finite or too large to sum exactly.
     """
     started = time.perf_counter()
     events = nanoaod.read_events(source, threads=threads)
