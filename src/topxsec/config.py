@@ -8,12 +8,16 @@ starts, and every message names the key. Cheap to import.
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from topxsec import spec
 from topxsec.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 FILESET_SOURCES = ("demo", "agc")
 
@@ -89,13 +93,20 @@ def _coerce_strings(node: Any, schema: Mapping[str, Any],
 
 
 def _parsed(value: str, schema: Mapping[str, Any]) -> Any:
-    """``value`` read as YAML if the schema rules out a string and YAML fits."""
+    """``value`` read as YAML if it is a number, boolean or null the schema allows.
+
+    Where the schema allows a string too (``[integer, string, "null"]``), the
+    value is converted only to one of the other types, and kept a string if
+    an ``enum`` lists the string but not the converted value.
+    """
     import yaml
 
     types = schema.get("type", [])
     types = [types] if isinstance(types, str) else list(types)
-    if not types or "string" in types:
+    wanted = tuple(_NON_STRING[t] for t in types if t in _NON_STRING)
+    if not wanted:
         return value
+
     try:
         parsed = yaml.safe_load(value)
     except yaml.YAMLError:
@@ -105,14 +116,27 @@ def _parsed(value: str, schema: Mapping[str, Any]) -> Any:
             parsed = float(value)
         except ValueError:
             return value
-    wanted = tuple(_NON_STRING[t] for t in types if t in _NON_STRING)
     if isinstance(parsed, bool) and "boolean" not in types:
         return value
-    return parsed if wanted and isinstance(parsed, wanted) else value
+    if not isinstance(parsed, wanted):
+        return value
+
+    enum = schema.get("enum")
+    if enum is not None and parsed not in enum and value in enum:
+        return value
+    return parsed
 
 
 def check(config: Mapping[str, Any], repo_dir: str | Path) -> None:
-    """Check relations between config values.
+    """Check relations between config values, and the model file.
+
+    Besides the relations between keys, this reads the model file (checking
+    it, see :func:`topxsec.workspace.load_model`) and checks that the
+    histogram binning has every rebinning edge of the model. A file set the
+    model needs but ``fileset.sets`` leaves out is only logged as a warning
+    here: the target ``histograms`` runs without the model, and the targets
+    are not known when the Snakefile is parsed; :func:`check_model_sets`
+    makes it an error where the workspace is built.
 
     Args:
         config: The config after schema validation (defaults filled in).
@@ -120,8 +144,11 @@ def check(config: Mapping[str, Any], repo_dir: str | Path) -> None:
             relative to it.
 
     Raises:
-        ConfigError: Naming the offending key.
+        ConfigError: Naming the offending key (for the model file, its path
+            and the key in it).
     """
+    _check_finite(config, "")
+
     hist = config["histograms"]
     if not hist["high"] > hist["low"]:
         raise ConfigError(
@@ -141,16 +168,152 @@ def check(config: Mapping[str, Any], repo_dir: str | Path) -> None:
     _check_fileset(config["fileset"])
     _check_demo(config["demo"])
 
-    if not model_path(config, repo_dir).exists():
-        raise ConfigError(
-            "model", f"model file {model_path(config, repo_dir)} does not exist"
-        )
+    model = _load_model(config, repo_dir)
+    _check_rebinning_edges(config, model, model_path(config, repo_dir))
+    problem = _missing_model_sets(config, model, model_path(config, repo_dir))
+    if problem:
+        log.warning("config key 'fileset.sets': %s; fine for the targets that stop "
+                    "before the workspace (histograms, validate), but the fit "
+                    "would fail or lack them", problem)
+
+
+def check_model_sets(config: Mapping[str, Any], repo_dir: str | Path) -> None:
+    """Check that ``fileset.sets`` runs every file set the model needs.
+
+    The model needs the nominal set of each sample's process, the alternative
+    sets its systematics name (``ttbar__ME_var`` ...), and the sets of the
+    pseudo-data (``ttbar__ME_var``, ``ttbar__PS_var``, ``wjets__nominal``) if
+    it fits those. Histogram variations such as ``pt_scale_up`` come from the
+    nominal sets. Call this where the workspace is needed (for example in
+    the workspace rule's input function), so that a run of the target
+    ``histograms`` over a few sets stays possible.
+
+    Args:
+        config: The config after schema validation (defaults filled in).
+        repo_dir: The repository directory (the model path is relative to it).
+
+    Raises:
+        ConfigError: ``fileset.sets`` lacks a set the model needs (the message
+            lists them and what uses each), or the model file is unusable.
+    """
+    model = _load_model(config, repo_dir)
+    problem = _missing_model_sets(config, model, model_path(config, repo_dir))
+    if problem:
+        raise ConfigError("fileset.sets", problem)
 
 
 def model_path(config: Mapping[str, Any], repo_dir: str | Path) -> Path:
     """The model file of a config (relative paths are from the repository)."""
     path = Path(config["model"])
     return path if path.is_absolute() else Path(repo_dir) / path
+
+
+def _check_finite(node: Any, key: str) -> None:
+    """Raise for a nan or infinite number anywhere in the config."""
+    if isinstance(node, Mapping):
+        for name, value in node.items():
+            _check_finite(value, f"{key}.{name}" if key else str(name))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _check_finite(value, f"{key}[{i}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(key, f"{node} is not a finite number")
+
+
+def _load_model(config: Mapping[str, Any], repo_dir: str | Path) -> dict[str, Any]:
+    """The checked model of the config's model file (ConfigError if unusable)."""
+    from topxsec.workspace import load_model  # numpy: not at import time
+
+    path = model_path(config, repo_dir)
+    if not path.exists():
+        raise ConfigError("model", f"model file {path} does not exist")
+    if not path.is_file():
+        raise ConfigError(
+            "model", f"{path} is not a file; give the YAML model file, e.g. "
+            "config/model.yaml"
+        )
+    return load_model(path)
+
+
+def _check_rebinning_edges(config: Mapping[str, Any], model: Mapping[str, Any],
+                           path: Path) -> None:
+    """Raise unless every rebinning edge of the model is a histogram bin edge."""
+    from topxsec.workspace import EDGE_RTOL
+
+    hist = config["histograms"]
+    edges = binning(config).edges()
+    for edge in model["rebinning"]["edges"]:
+        if any(abs(e - edge) <= EDGE_RTOL * abs(edge) for e in edges):
+            continue
+        key = "histograms.bins"
+        if edge < hist["low"]:
+            key = "histograms.low"
+        elif edge > hist["high"]:
+            key = "histograms.high"
+        width = (hist["high"] - hist["low"]) / hist["bins"]
+        raise ConfigError(
+            key,
+            f"the histograms ({hist['bins']} bins of {width:g} GeV from "
+            f"{hist['low']:g} to {hist['high']:g} GeV) have no bin edge at "
+            f"{edge:g} GeV, a rebinning edge of the model file {path} "
+            f"(rebinning.edges {model['rebinning']['edges']}); choose "
+            "histograms.low, high and bins so that every rebinning edge is a "
+            "bin edge, or change rebinning.edges",
+        )
+
+
+def _needed_sets(model: Mapping[str, Any]) -> dict[tuple[str, str], list[str]]:
+    """``(process, variation)`` file sets the model uses -> what uses each."""
+    needed: dict[tuple[str, str], list[str]] = {}
+    processes = {s["name"]: s["process"] for s in model["samples"]}
+    for sample in model["samples"]:
+        needed.setdefault((sample["process"], "nominal"), []).append(
+            f"sample '{sample['name']}'"
+        )
+
+    for systematic in model["systematics"]:
+        variations = [systematic.get("up"), systematic.get("down")]
+        for name in systematic["samples"]:
+            process = processes[name]
+            for variation in variations:
+                if variation != "nominal" and variation in spec.FILE_SETS[process]:
+                    needed.setdefault((process, variation), []).append(
+                        f"systematic '{systematic['name']}'"
+                    )
+
+    if model["data"] == spec.PSEUDODATA:
+        for process, variation, _ in spec.PSEUDODATA_TERMS:
+            needed.setdefault((process, variation), []).append("the pseudo-data")
+    else:
+        needed.setdefault((model["data"], "nominal"), []).append("the data")
+    return needed
+
+
+def _missing_model_sets(config: Mapping[str, Any], model: Mapping[str, Any],
+                        path: Path) -> str:
+    """What ``fileset.sets`` lacks of what the model needs ("" if nothing)."""
+    sets = config["fileset"]["sets"]
+    if sets is None:
+        return ""
+
+    run = {key for key in _set_keys() if key[0] in sets
+           or spec.FileSetKey(*key).name in sets}
+    missing = {key: users for key, users in _needed_sets(model).items()
+               if key not in run}
+    if not missing:
+        return ""
+
+    names = ", ".join(spec.FileSetKey(*key).name for key in missing)
+    uses = "; ".join(f"{spec.FileSetKey(*key).name} by {', '.join(dict.fromkeys(u))}"
+                     for key, u in missing.items())
+    return (f"the statistical model needs the file sets {names}, which "
+            f"fileset.sets does not run (used: {uses}); add them to fileset.sets "
+            "(or set it to null for all sets), or take what uses them out of "
+            f"the model file {path}")
+
+
+def _set_keys() -> list[tuple[str, str]]:
+    return [(p, v) for p, variations in spec.FILE_SETS.items() for v in variations]
 
 
 def _check_fileset(fileset: Mapping[str, Any]) -> None:
@@ -160,6 +323,12 @@ def _check_fileset(fileset: Mapping[str, Any]) -> None:
             "fileset.source",
             f"{source!r} is neither one of {FILESET_SOURCES} nor an existing "
             "YAML/JSON file set",
+        )
+    if source not in FILESET_SOURCES and Path(source).is_dir():
+        raise ConfigError(
+            "fileset.source",
+            f"{source!r} is a directory; give the path of a YAML/JSON file set "
+            "(see config/filesets/example.yaml)",
         )
 
     known = _set_names()
