@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from topxsec import fileset as fs
-from topxsec.errors import FileSetError
+from topxsec.errors import ConfigError, FileSetError
 
 
 @pytest.fixture
@@ -70,9 +71,90 @@ def test_rewrite_to_local_directory() -> None:
 
 
 @pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        ([{"from": "unl-https", "to": "/data/agc"}], "/data/agc/TT_Tune/a.root"),
+        ([{"from": "unl-https", "to": "/data/agc/"}], "/data/agc/TT_Tune/a.root"),
+        ([{"from": "unl-https", "to": "data"}], "data/TT_Tune/a.root"),
+        ([{"from": fs.AGC_HTTPS_PREFIX + "TT_", "to": "/data/tt"}],
+         "/data/tt/Tune/a.root"),
+        # A URL prefix is not a directory: joined as given.
+        ([{"from": "unl-https", "to": "root://eos//agc_"}],
+         "root://eos//agc_TT_Tune/a.root"),
+        ([{"from": "unl-https", "to": "eos-xrootd"}],
+         fs.AGC_MIRRORS["eos-xrootd"] + "TT_Tune/a.root"),
+    ],
+)
+def test_rewrite_joins_a_local_directory(rules: list[dict[str, str]],
+                                         expected: str) -> None:
+    assert fs.rewrite_path(fs.AGC_HTTPS_PREFIX + "TT_Tune/a.root", rules) == expected
+
+
+def test_rewrite_rule_that_matches_nothing_warns(
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    catalogue = fs.Fileset({("ttbar", "nominal"): [
+        fs.InputFile(fs.AGC_HTTPS_PREFIX + "TT/a.root", 10)]})
+    rules = [{"from": "unl-https", "to": "/data"}, {"from": "unl-http", "to": "/x"},
+             {"from": "https://elsewhere/", "to": "/y"}]
+
+    with caplog.at_level(logging.WARNING, logger="topxsec.fileset"):
+        chosen = fs.select(catalogue, rules=rules)
+
+    assert chosen[("ttbar", "nominal")][0].path == "/data/TT/a.root"
+    assert "fileset.rewrite[0]" not in caplog.text
+    assert "fileset.rewrite[1]" in caplog.text and "unl-http" in caplog.text
+    assert "fileset.rewrite[2]" in caplog.text and "https://elsewhere/" in caplog.text
+
+
+def test_duplicate_path_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "wjets:\n  nominal:\n    files:\n"
+        "      - {path: /a.root, nevts: 100}\n"
+        "      - {path: /b.root, nevts: 50}\n"
+        "      - {path: /a.root, nevts: 100}\n"
+    )
+    with pytest.raises(FileSetError, match="/a.root") as info:
+        fs.load_user_fileset(path)
+    assert f"{path}: wjets/nominal: files[2] repeats" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "match"),
+    [
+        ("bad.yaml", "ttbar:\n  nominal: {files: [\n", "not valid YAML"),
+        ("bad.yaml", "ttbar: [nominal\n", "not valid YAML"),
+        ("bad.json", '{"ttbar": ', "not valid JSON"),
+        ("bad.json", b"\xff\xfe\x00", "cannot read"),
+    ],
+)
+def test_unreadable_user_fileset_names_the_key(
+    tmp_path: Path, name: str, text: str | bytes, match: str
+) -> None:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    with pytest.raises(ConfigError, match=match) as info:
+        fs.load_user_fileset(path)
+    assert info.value.key == "fileset.source"
+    assert str(path) in str(info.value)
+
+
+def test_user_fileset_that_is_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a directory") as info:
+        fs.load_user_fileset(tmp_path)
+    assert info.value.key == "fileset.source"
+
+
+@pytest.mark.parametrize(
     ("doc", "match"),
     [
         ({"higgs": {"nominal": {"files": []}}}, "unknown process 'higgs'"),
+        ({"ttbar": ["nominal"]}, "ttbar: expected a mapping of variations"),
+        ({"ttbar": "nominal"}, "ttbar: expected a mapping of variations"),
         ({"ttbar": {"up": {"files": []}}}, "ttbar/up: unknown variation"),
         ({"ttbar": {"nominal": {}}}, "needs a 'files' list"),
         ({"ttbar": {"nominal": {"files": [{"path": "a.root"}]}}}, "nevts"),
@@ -85,6 +167,13 @@ def test_bad_user_fileset(tmp_path: Path, doc: dict, match: str) -> None:
     with pytest.raises(FileSetError, match=match) as info:
         fs.load_user_fileset(path)
     assert str(path) in str(info.value)
+
+
+def test_malformed_layout_points_at_the_example(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("ttbar: [nominal]\n")
+    with pytest.raises(FileSetError, match="config/filesets/example.yaml"):
+        fs.load_user_fileset(path)
 
 
 def test_user_fileset_yaml(tmp_path: Path) -> None:

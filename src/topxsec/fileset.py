@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from topxsec import spec
-from topxsec.errors import FileSetError
+from topxsec.errors import ConfigError, FileSetError
 
 log = logging.getLogger(__name__)
 
@@ -213,21 +213,41 @@ def public_file(name: str) -> Path:
 def rewrite_path(path: str, rules: Sequence[Mapping[str, str]]) -> str:
     """Apply the first matching prefix rewrite rule to a path or URL.
 
+    A ``to`` that is not a URL is a local directory: the rest of the path is
+    joined to it with a ``/`` if neither has one.
+
     Args:
         path: A file path or URL.
         rules: ``[{"from": prefix, "to": replacement}, ...]``; ``from`` and
             ``to`` may also name a mirror of :data:`AGC_MIRRORS`.
 
     >>> rewrite_path("https://h//store/a.root", [{"from": "https://h//store/",
-    ...     "to": "/data/"}])
+    ...     "to": "/data"}])
     '/data/a.root'
     """
-    for rule in rules:
+    return _rewrite(path, rules)[0]
+
+
+def _rewrite(path: str, rules: Sequence[Mapping[str, str]]) -> tuple[str, int | None]:
+    """The rewritten path and the index of the rule that applied (or None)."""
+    for index, rule in enumerate(rules):
         old = AGC_MIRRORS.get(rule["from"], rule["from"])
         new = AGC_MIRRORS.get(rule["to"], rule["to"])
-        if path.startswith(old):
-            return new + path[len(old):]
-    return path
+        if not path.startswith(old):
+            continue
+        rest = path[len(old):]
+        local_dir = new and not is_remote(new)
+        if local_dir and not new.endswith("/") and not rest.startswith("/"):
+            return f"{new}/{rest}", index
+        return new + rest, index
+    return path, None
+
+
+#: The expected layout, for the messages about a malformed file set.
+_LAYOUT = (
+    "; the layout is process -> variation -> {files: [{path, nevts}, ...]}, "
+    "see config/filesets/example.yaml"
+)
 
 
 def parse_catalogue(doc: Mapping[str, Any], origin: str) -> Fileset:
@@ -242,12 +262,17 @@ def parse_catalogue(doc: Mapping[str, Any], origin: str) -> Fileset:
     """
     fileset = Fileset()
     if not isinstance(doc, Mapping):
-        raise FileSetError(f"{origin}: expected a mapping of processes")
+        raise FileSetError(f"{origin}: expected a mapping of processes{_LAYOUT}")
     for process, variations in doc.items():
         if process not in spec.FILE_SETS:
             raise FileSetError(
                 f"{origin}: unknown process {process!r}; the analysis knows "
                 f"{list(spec.FILE_SETS)} (cross-sections are in topxsec.spec)"
+            )
+        if not isinstance(variations, Mapping):
+            raise FileSetError(
+                f"{origin}: {process}: expected a mapping of variations, got "
+                f"{type(variations).__name__} {variations!r}{_LAYOUT}"
             )
         for variation, entry in variations.items():
             where = f"{origin}: {process}/{variation}"
@@ -258,11 +283,25 @@ def parse_catalogue(doc: Mapping[str, Any], origin: str) -> Fileset:
                 )
             files = entry.get("files") if isinstance(entry, Mapping) else None
             if not isinstance(files, list):
-                raise FileSetError(f"{where}: needs a 'files' list")
+                raise FileSetError(f"{where}: needs a 'files' list{_LAYOUT}")
             fileset[(process, variation)] = [
                 _input_file(item, f"{where} files[{i}]") for i, item in enumerate(files)
             ]
+            _check_unique(fileset[(process, variation)], where)
     return fileset
+
+
+def _check_unique(files: Sequence[InputFile], where: str) -> None:
+    """Raise if a path is listed twice in one set (its events would count twice)."""
+    seen: dict[str, int] = {}
+    for i, item in enumerate(files):
+        if item.path in seen:
+            raise FileSetError(
+                f"{where}: files[{i}] repeats the path of files[{seen[item.path]}], "
+                f"{item.path}; its events would be counted twice: list each file "
+                "once"
+            )
+        seen[item.path] = i
 
 
 def _input_file(item: Any, where: str) -> InputFile:
@@ -290,15 +329,27 @@ def select(fileset: Fileset, max_files: int | None = None,
             variations) to keep; ``None`` keeps all.
     """
     wanted = set(sets) if sets is not None else None
+    used: set[int] = set()
     out = Fileset()
     for (process, variation), files in fileset.items():
         name = spec.FileSetKey(process, variation).name
         if wanted is not None and name not in wanted and process not in wanted:
             continue
         chosen = files if max_files is None else files[:max_files]
-        out[(process, variation)] = [
-            InputFile(rewrite_path(f.path, rules), f.nevts) for f in chosen
-        ]
+        out[(process, variation)] = []
+        for item in chosen:
+            path, index = _rewrite(item.path, rules)
+            used.add(index)
+            out[(process, variation)].append(InputFile(path, item.nevts))
+
+    for index, rule in enumerate(rules):
+        if index not in used:
+            log.warning(
+                "config key 'fileset.rewrite[%d]': {from: %s, to: %s} rewrites no "
+                "file of the selected sets (no path starts with %s, or an earlier "
+                "rule took them); check its 'from'", index, rule["from"],
+                rule["to"], AGC_MIRRORS.get(rule["from"], rule["from"]),
+            )
     return out
 
 
@@ -337,25 +388,47 @@ def demo_path(results: str, process: str, variation: str, index: int) -> str:
 
 
 def load_user_fileset(path: str | Path) -> Fileset:
-    """Read a user's YAML or JSON file set.
+    """Read a user's YAML or JSON file set (the config's ``fileset.source``).
 
     Raises:
-        FileSetError: Missing or malformed file.
+        ConfigError: The file is missing, a directory, unreadable or not valid
+            YAML/JSON (key ``fileset.source``).
+        FileSetError: Its content is not a file set (the message names the
+            file and the entry).
     """
     path = Path(path)
     if not path.exists():
-        raise FileSetError(f"file set {path} does not exist")
-    text = path.read_text()
+        raise ConfigError("fileset.source", f"file set {path} does not exist")
+    if path.is_dir():
+        raise ConfigError(
+            "fileset.source", f"{path} is a directory; give a YAML/JSON file set "
+            "(see config/filesets/example.yaml)"
+        )
     try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
+        text = path.read_text()
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8 text
+        raise ConfigError("fileset.source", f"cannot read file set {path}: {exc}"
+                          ) from exc
 
-            doc = yaml.safe_load(text)
-        else:
-            doc = json.loads(text)
-    except ValueError as exc:  # json and yaml errors both derive from it
-        raise FileSetError(f"file set {path} is not valid YAML/JSON: {exc}") from exc
+    yaml_file = path.suffix in (".yaml", ".yml")
+    try:
+        doc = _load_yaml(text) if yaml_file else json.loads(text)
+    except ValueError as exc:
+        kind = "YAML" if yaml_file else "JSON (a .yaml or .yml name is read as YAML)"
+        raise ConfigError(
+            "fileset.source", f"file set {path} is not valid {kind}: {exc}"
+        ) from exc
     return parse_catalogue(doc, str(path))
+
+
+def _load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` whose errors are ValueErrors (YAMLError is none)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def load_agc_catalogue() -> Fileset:
