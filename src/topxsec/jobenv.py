@@ -95,7 +95,6 @@ def write_json(path: str | Path, doc: Any) -> None:
     """Write a JSON document atomically (temporary name, then rename)."""
     import json
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    from topxsec.hists import write_text_atomic
+
+    write_text_atomic(path, json.dumps(doc, indent=1, sort_keys=True))
