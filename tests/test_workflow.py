@@ -300,6 +300,18 @@ def test_filter_cut_regenerates_only_the_filtered_demo_sets(demo_run: Path) -> N
     assert "demo_file" not in jobs and "skim" in jobs
 
 
+def test_sets_the_model_needs_are_checked_before_any_job(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"fileset": {"sets": ["ttbar__nominal"]}})
+    result = snakemake(tmp_path, "--configfile", str(config), check=False)
+    assert result.returncode != 0
+    assert "config key 'fileset.sets'" in result.stderr + result.stdout
+    assert not (tmp_path / "results" / "demo").exists()
+
+    # The histograms of a few sets are a legitimate target.
+    jobs = planned(tmp_path, "histograms", "--configfile", str(config))
+    assert jobs["skim"] == 1 and "workspace" not in jobs
+
+
 def test_cut_looser_than_the_demo_filter_stops_before_any_job(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"selection": {"jet_pt": 29.5}})
     result = snakemake(tmp_path, "--configfile", str(config), check=False)

@@ -2,10 +2,21 @@
 # model file, and the maximum-likelihood fit.
 
 
+def workspace_histograms(wildcards) -> str:
+    """histograms.root, once the run is known to make every set the model needs.
+
+    Checked here, when the DAG is built and only if a workspace is wanted, so
+    that a run of the target ``histograms`` over a few sets stays possible.
+    """
+    if workflow.is_main_process:
+        topxsec_config.check_model_sets(config, REPO)
+    return MERGED_ROOT
+
+
 rule workspace:
     """Build the pyhf workspace (checked against pyhf's schema)."""
     input:
-        histograms=MERGED_ROOT,
+        histograms=workspace_histograms,
         model=MODEL,
     output:
         WORKSPACE,
