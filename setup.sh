@@ -29,6 +29,7 @@ for profile in profiles/*/; do
     target="$config_home/$name"
     if [ -L "$target" ] || [ ! -e "$target" ]; then
         ln -sfn "$PWD/profiles/$name" "$target"
+        echo "setup.sh: profile '$name' is $target -> $PWD/profiles/$name"
     else
         echo "setup.sh: $target exists and is not ours; left alone" >&2
     fi

@@ -210,7 +210,8 @@ def test_nothing_to_do_after_run(demo_run: Path) -> None:
 
 
 def test_new_binning_reruns_histograms_not_skims(demo_run: Path) -> None:
-    config = write_config(demo_run, {"histograms": {"bins": 20}}, "binning.yaml")
+    # 50 bins keep every rebinning edge of the model (10 GeV, from 50 GeV)
+    config = write_config(demo_run, {"histograms": {"bins": 50}}, "binning.yaml")
     jobs = planned(demo_run, "--configfile", str(config))
     n_files = len(list((demo_run / "results" / "skims").rglob("*.root")))
     assert jobs.get("fill_histograms") == n_files
