@@ -164,6 +164,10 @@ def test_missing_extra_and_rebinned_histograms_fail(
     histograms["4j1b_ttbar_new_variation"] = as_root["4j1b_ttbar"]
     hist = as_root["4j2b_wjets"]
     histograms["4j2b_wjets"] = Histogram(hist.edges + 1.0, hist.sumw, hist.sumw2)
+    # Another number of bins over the same range: a failed row, not a crash.
+    hist = as_root["4j2b_ttbar"]
+    finer = np.linspace(hist.edges[0], hist.edges[-1], 2 * len(hist.edges) - 1)
+    histograms["4j2b_ttbar"] = Histogram.empty(finer)
 
     doc = val.validate(histograms, reference)
 
@@ -172,8 +176,9 @@ def test_missing_extra_and_rebinned_histograms_fail(
     assert missing["status"] == val.MISSING
     assert _row(doc, "4j1b_ttbar_new_variation")["status"] == val.EXTRA
     assert "bin edges differ" in _row(doc, "4j2b_wjets")["note"]
-    assert doc["counts"] == {val.PASS: 112, val.SKIPPED: 10, val.MISSING: 1,
-                             val.EXTRA: 1, val.FAIL: 1}
+    assert "50 bins" in _row(doc, "4j2b_ttbar")["note"]
+    assert doc["counts"] == {val.PASS: 111, val.SKIPPED: 10, val.MISSING: 1,
+                             val.EXTRA: 1, val.FAIL: 2}
 
 
 @pytest.mark.parametrize(

@@ -291,9 +291,12 @@ def _compare_one(name: str, ours: Histogram | None, reference: Histogram | None,
         else:
             row.update(status=MISSING, note="in the reference, not in our histograms")
         return row
-    if not np.allclose(ours.edges, reference.edges, rtol=1e-12, atol=0.0):
-        row["note"] = (f"bin edges differ: ours {ours.edges.tolist()}, reference "
-                       f"{reference.edges.tolist()}")
+    if (ours.edges.shape != reference.edges.shape
+            or not np.allclose(ours.edges, reference.edges, rtol=1e-12, atol=0.0)):
+        row["note"] = (f"bin edges differ: ours {len(ours.edges) - 1} bins from "
+                       f"{ours.edges[0]:g} to {ours.edges[-1]:g}, reference "
+                       f"{len(reference.edges) - 1} from {reference.edges[0]:g} to "
+                       f"{reference.edges[-1]:g} (run with the task's binning)")
         return row
 
     result = compare_contents(ours.sumw, reference.sumw, event_weight=event_weight,
