@@ -5,14 +5,19 @@
 #
 #   bash setup.sh          # run-time dependencies
 #   bash setup.sh --test   # plus the test dependencies (pytest, cabinetry, ...)
+#   bash setup.sh --bench  # plus coffea, for benchmarks/run.py's comparison
 #
 # Then `. .venv/bin/activate`. PYTHON=python3.12 bash setup.sh picks the
 # interpreter.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+case "${1:-}" in
+    "") extras="" ;;
+    --test) extras="[test]" ;;
+    --bench) extras="[bench]" ;;
+    *) echo "usage: bash setup.sh [--test | --bench]" >&2; exit 2 ;;
+esac
 
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
