@@ -166,6 +166,14 @@ def test_missing_file(tmp_path: Path) -> None:
     assert str(path) in str(info.value)
 
 
+def test_empty_file_is_named_empty(tmp_path: Path) -> None:
+    path = tmp_path / "empty.root"
+    path.touch()
+    with pytest.raises(errors.InputFileError, match="empty") as info:
+        read_events(path)
+    assert str(path) in str(info.value)
+
+
 def test_directory_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(errors.InputFileError, match="not a file"):
         read_events(tmp_path)

@@ -397,6 +397,10 @@ def _check_local(name: str) -> None:
             "the file again)")
     if not path.is_file():
         raise errors.InputFileError(name, "is not a file; give a ROOT file")
+    if path.stat().st_size == 0:
+        raise errors.InputFileError(
+            name, "is empty (0 bytes), probably an interrupted copy: copy or "
+            "download it again")
 
 
 def _read_fast(name: str, branches: Sequence[str], entry_start: int | None,
