@@ -557,7 +557,12 @@ def _stack_panels(ax: Axes, rax: Axes, edges: np.ndarray,
         ratio_error = _safe_ratio(_poisson(data), total)
         rax.errorbar(centers[valid], ratio[valid], yerr=ratio_error[valid], fmt="o",
                      color="black", ms=6)
-        deviation = _max_deviation(ratio[valid])
+        # The range shows the points with their error bars, and the band.
+        deviation = max(_max_deviation(ratio[valid] + ratio_error[valid]),
+                        _max_deviation(ratio[valid] - ratio_error[valid]))
+        if uncertainty is not None:
+            band = _safe_ratio(total + uncertainty, total)
+            deviation = max(deviation, _max_deviation(band[total > 0]))
 
     rax.axhline(1.0, color="black", lw=1)
     rax.set_ylim(*_ratio_limits(deviation))
