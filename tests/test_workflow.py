@@ -313,6 +313,19 @@ def test_sets_the_model_needs_are_checked_before_any_job(tmp_path: Path) -> None
     assert jobs["skim"] == 1 and "workspace" not in jobs
 
 
+def test_file_set_without_what_the_model_needs_stops_before_any_job(
+        tmp_path: Path) -> None:
+    fileset = tmp_path / "partial.yaml"
+    fileset.write_text(yaml.safe_dump(
+        {"ttbar": {"nominal": {"files": [{"path": _real_file(), "nevts": 200}]}}}))
+    config = write_config(tmp_path, {"fileset": {"source": str(fileset)}})
+    result = snakemake(tmp_path, "--configfile", str(config), check=False)
+    assert result.returncode != 0
+    assert "config key 'fileset.source'" in result.stderr + result.stdout
+    assert "wjets__nominal" in result.stderr + result.stdout
+    assert not (tmp_path / "results" / "skims").exists()
+
+
 def test_cut_looser_than_the_demo_filter_stops_before_any_job(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"selection": {"jet_pt": 29.5}})
     result = snakemake(tmp_path, "--configfile", str(config), check=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Collection, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +177,8 @@ def check(config: Mapping[str, Any], repo_dir: str | Path) -> None:
                     "would fail or lack them", problem)
 
 
-def check_model_sets(config: Mapping[str, Any], repo_dir: str | Path) -> None:
+def check_model_sets(config: Mapping[str, Any], repo_dir: str | Path,
+                     available: Collection[tuple[str, str]] | None = None) -> None:
     """Check that ``fileset.sets`` runs every file set the model needs.
 
     The model needs the nominal set of each sample's process, the alternative
@@ -191,15 +192,38 @@ def check_model_sets(config: Mapping[str, Any], repo_dir: str | Path) -> None:
     Args:
         config: The config after schema validation (defaults filled in).
         repo_dir: The repository directory (the model path is relative to it).
+        available: The ``(process, variation)`` sets that have files in the
+            selected file set; given, a set the model needs but the file set
+            (a user's own, say) lacks is an error too.
 
     Raises:
-        ConfigError: ``fileset.sets`` lacks a set the model needs (the message
-            lists them and what uses each), or the model file is unusable.
+        ConfigError: ``fileset.sets`` lacks a set the model needs, or the file
+            set has no files for one (the message lists them and what uses
+            each), or the model file is unusable.
     """
     model = _load_model(config, repo_dir)
-    problem = _missing_model_sets(config, model, model_path(config, repo_dir))
+    path = model_path(config, repo_dir)
+    problem = _missing_model_sets(config, model, path)
     if problem:
         raise ConfigError("fileset.sets", problem)
+
+    if available is None:
+        return
+    have = set(available)
+    missing = {key: users for key, users in _needed_sets(model).items()
+               if key not in have}
+    if missing:
+        source = config["fileset"]["source"]
+        names = ", ".join(spec.FileSetKey(*key).name for key in missing)
+        uses = "; ".join(
+            f"{spec.FileSetKey(*key).name} by {', '.join(dict.fromkeys(u))}"
+            for key, u in missing.items())
+        raise ConfigError(
+            "fileset.source",
+            f"the file set {source} has no files for {names}, which the "
+            f"statistical model needs (used: {uses}); add them to the file set, "
+            f"run the target `histograms` only, or take what uses them out of "
+            f"the model file {path}")
 
 
 def model_path(config: Mapping[str, Any], repo_dir: str | Path) -> Path:

@@ -146,7 +146,7 @@ RULE_CODE = {
     "goodness_of_fit": ("inference", "fit"),
     "plot_distributions": ("plotting", "merge", "spec"),
     "plot_fit": ("plotting", "fit", "workspace"),
-    "validate_histograms": ("validation", "merge", "hists", "tables"),
+    "validate_histograms": ("validation", "merge", "hists", "tables", "fileset"),
 }
 
 _code_versions: dict[str, str] = {}
@@ -181,6 +181,9 @@ def summarize_run() -> None:
         fit = json.loads(Path(FIT).read_text())
         poi = fit["parameters"][fit["poi"]]
         lines.append(f"  fit:        {FIT}")
+        if not fit.get("status", {}).get("valid", True):
+            lines.append(f"  THE FIT IS NOT VALID (MINUIT did not converge): see "
+                         f"{logfile('fit')} and the fit table")
         stale = (Path(MERGED_ROOT).exists()
                  and Path(MERGED_ROOT).stat().st_mtime > Path(FIT).stat().st_mtime)
         lines.append(

@@ -9,7 +9,8 @@ def workspace_histograms(wildcards) -> str:
     that a run of the target ``histograms`` over a few sets stays possible.
     """
     if workflow.is_main_process:
-        topxsec_config.check_model_sets(config, REPO)
+        available = [key for key, n in FILESET.events_per_set().items() if n > 0]
+        topxsec_config.check_model_sets(config, REPO, available)
     return MERGED_ROOT
 
 
