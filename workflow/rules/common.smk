@@ -172,6 +172,22 @@ def kernel_sources(wildcards) -> list[str]:
     return [str(package / name) for name in names]
 
 
+def kernel_version(wildcards) -> str:
+    """16 hex digits of a hash of a kernel's sources and numba's version.
+
+    A param of the compile rule rather than inputs: the content counts, not
+    where the package is installed or when its files were touched.
+    """
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(version("numba").encode())
+    package = Path(topxsec.__file__).parent
+    for path in map(Path, kernel_sources(wildcards)):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def summarize_run() -> None:
     """Print where the results are and the fitted ttbar_norm."""
     lines = ["", "Results in " + str(Path(RESULTS).resolve())]

@@ -6,13 +6,13 @@
 rule compile_kernels:
     """Compile a kernel into the shared numba cache before the fan-out.
 
-    The kernel's source files are inputs: editing them recompiles and reruns
-    exactly the jobs that use that kernel.
+    A hash of the kernel's source files is a param: editing them recompiles
+    and reruns exactly the jobs that use that kernel.
     """
-    input:
-        kernel_sources,
     output:
         KERNEL_STAMP,
+    params:
+        sources=kernel_version,
     log:
         logfile("compile_kernels", "{kernel}"),
     benchmark:
