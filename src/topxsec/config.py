@@ -152,7 +152,8 @@ def check(config: Mapping[str, Any], repo_dir: str | Path) -> None:
     hist = config["histograms"]
     if not hist["high"] > hist["low"]:
         raise ConfigError(
-            "histograms.high", f"{hist['high']} must be above histograms.low ({hist['low']})"
+            "histograms.high",
+            f"{hist['high']} must be above histograms.low ({hist['low']})",
         )
 
     sel = config["selection"]
