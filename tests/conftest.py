@@ -1,9 +1,13 @@
-"""Fixtures of general use: the real NanoAOD test file and random events."""
+"""Fixtures of general use: the real NanoAOD test file, random events, and the
+statistics inputs (the model file, the public reference histograms, their
+workspace and fit).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import awkward as ak
@@ -11,6 +15,7 @@ import numpy as np
 import pytest
 
 REAL_FILE = "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+MODEL_FILE = Path(__file__).resolve().parents[1] / "config" / "model.yaml"
 
 # No HTCondor pool here: give the bindings an empty config instead of a warning
 # (which the test settings would turn into an error) on import.
@@ -124,3 +129,40 @@ def make_random_events(n_events: int = 4000, seed: int = 1) -> dict[str, Any]:
 def random_events() -> Callable[..., dict[str, Any]]:
     """Factory ``random_events(n_events=4000, seed=1)`` of random columns."""
     return make_random_events
+
+
+# --- the statistics stage on the public reference histograms -----------------
+# Module-scoped: every test module builds its own, as it did with these
+# fixtures defined in the module.
+
+
+@pytest.fixture(scope="module")
+def model() -> dict[str, Any]:
+    """The checked model of config/model.yaml."""
+    from topxsec import workspace as wsp
+
+    return wsp.load_model(MODEL_FILE)
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, Any]:
+    """The public reference histograms for one file per set (variances = contents)."""
+    from topxsec import fileset, merge
+
+    return merge.read_histograms(fileset.public_file("histos_1_file_per_process.json"))
+
+
+@pytest.fixture(scope="module")
+def workspace(reference: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+    """The pyhf workspace of the reference histograms and the model."""
+    from topxsec import workspace as wsp
+
+    return wsp.build_workspace(reference, model)
+
+
+@pytest.fixture(scope="module")
+def result(workspace: dict[str, Any]) -> Any:
+    """The fit (:class:`topxsec.fit.FitResult`) of that workspace."""
+    from topxsec import fit as fitting
+
+    return fitting.fit_workspace(workspace)

@@ -14,7 +14,7 @@ import pyhf
 import pytest
 import uproot
 
-from topxsec import fileset, merge, spec
+from topxsec import fileset, spec
 from topxsec import fit as fitting
 from topxsec import workspace as wsp
 from topxsec.errors import WorkspaceError
@@ -28,7 +28,6 @@ pytestmark = pytest.mark.filterwarnings(
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = Path(__file__).resolve().parents[1] / "config" / "model.yaml"
 
 #: The public ROOT/RooFit fit of the one-file reference (analysis spec table).
 ROOT_FIT = {
@@ -49,26 +48,6 @@ ROOT_FIT = {
 PROCESS_OF = {"ttbar": "ttbar", "W+jets": "wjets",
               "single top, s-channel": "single_top_s_chan",
               "single top, t-channel": "single_top_t_chan", "tW": "single_top_tW"}
-
-
-@pytest.fixture(scope="module")
-def model() -> dict[str, Any]:
-    return wsp.load_model(MODEL_FILE)
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict[str, Histogram]:
-    return merge.read_histograms(fileset.public_file("histos_1_file_per_process.json"))
-
-
-@pytest.fixture(scope="module")
-def workspace(reference: dict[str, Histogram], model: dict[str, Any]) -> dict:
-    return wsp.build_workspace(reference, model)
-
-
-@pytest.fixture(scope="module")
-def result(workspace: dict[str, Any]) -> fitting.FitResult:
-    return fitting.fit_workspace(workspace)
 
 
 def _small_model() -> dict[str, Any]:

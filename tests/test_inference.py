@@ -20,7 +20,7 @@ import pyhf
 import pytest
 from scipy.stats import chi2
 
-from topxsec import fileset, inference, merge
+from topxsec import inference
 from topxsec import fit as fitting
 from topxsec import plotting_inference as plots
 from topxsec import workspace as wsp
@@ -35,32 +35,11 @@ pytestmark = pytest.mark.filterwarnings(
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = Path(__file__).resolve().parents[1] / "config" / "model.yaml"
 POI = "ttbar_norm"
 #: Parameters whose impacts are checked against direct pyhf fits: the largest
 #: ones of each kind, and the ME variation whose pre-fit fits are hard.
 CHECKED = ["ME variation", "b-tag NP 3", "Jet energy scale", "Luminosity",
            "W+jets scale variations", "staterror_4j1b CR[9]", "staterror_4j2b SR[0]"]
-
-
-@pytest.fixture(scope="module")
-def model() -> dict[str, Any]:
-    return wsp.load_model(MODEL_FILE)
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict[str, Histogram]:
-    return merge.read_histograms(fileset.public_file("histos_1_file_per_process.json"))
-
-
-@pytest.fixture(scope="module")
-def workspace(reference: dict[str, Histogram], model: dict[str, Any]) -> dict:
-    return wsp.build_workspace(reference, model)
-
-
-@pytest.fixture(scope="module")
-def result(workspace: dict[str, Any]) -> fitting.FitResult:
-    return fitting.fit_workspace(workspace)
 
 
 @pytest.fixture(scope="module")

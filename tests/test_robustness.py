@@ -8,14 +8,12 @@ says what it did and that the fit ends valid with finite values.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyhf
 import pytest
 
-from topxsec import fileset, merge
 from topxsec import fit as fitting
 from topxsec import workspace as wsp
 from topxsec.errors import WorkspaceError
@@ -27,19 +25,8 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:jsonschema.RefResolver is deprecated:DeprecationWarning"
 )
 
-MODEL_FILE = Path(__file__).resolve().parents[1] / "config" / "model.yaml"
 #: Input bins (flow included) of the fit range 110 to 550 GeV.
 FIT_RANGE = slice(4, 26)
-
-
-@pytest.fixture(scope="module")
-def model() -> dict[str, Any]:
-    return wsp.load_model(MODEL_FILE)
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict[str, Histogram]:
-    return merge.read_histograms(fileset.public_file("histos_1_file_per_process.json"))
 
 
 def _sample(ws: dict[str, Any], channel: str, sample: str) -> dict[str, Any] | None:

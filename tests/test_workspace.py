@@ -16,7 +16,6 @@ import pyhf
 import pytest
 import yaml
 
-from topxsec import fileset, merge
 from topxsec import workspace as wsp
 from topxsec.errors import ConfigError, WorkspaceError
 from topxsec.hists import Histogram
@@ -36,17 +35,6 @@ SPEC_SYSTEMATICS = [
     "W+jets scale variations", "Luminosity",
 ]
 SAMPLES = ["ttbar", "W+jets", "single top, s-channel", "single top, t-channel", "tW"]
-
-
-@pytest.fixture(scope="module")
-def model() -> dict[str, Any]:
-    return wsp.load_model(MODEL_FILE)
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict[str, Histogram]:
-    """The public reference histograms for one file per set (variances = contents)."""
-    return merge.read_histograms(fileset.public_file("histos_1_file_per_process.json"))
 
 
 @pytest.fixture(scope="module")
