@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import awkward_reference as reference
-from topxsec import errors, hists, spec
+from topxsec import errors, hists, outputs, spec
 from topxsec.histogramming import fill_file_histograms
 from topxsec.nanoaod import read_events, write_events
 
@@ -224,11 +224,11 @@ def test_atomic_text_write_keeps_the_old_file_on_failure(
 
     monkeypatch.setattr(Path, "write_text", write_half)
     with pytest.raises(OSError, match="disk full"):
-        hists.write_text_atomic(path, "<html>new page</html>")
+        outputs.write_text_atomic(path, "<html>new page</html>")
     monkeypatch.undo()
 
     assert [p.name for p in tmp_path.iterdir()] == ["table.html"]
     assert path.read_text() == "old page"
-    hists.write_text_atomic(path, "<html>new page</html>")
+    outputs.write_text_atomic(path, "<html>new page</html>")
     assert path.read_text() == "<html>new page</html>"
     assert [p.name for p in tmp_path.iterdir()] == ["table.html"]

@@ -43,6 +43,7 @@ from typing import Any
 
 from topxsec import spec
 from topxsec.errors import ConfigError, FileSetError
+from topxsec.outputs import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -556,9 +557,8 @@ def cached_job_table(cache_dir: str | Path, settings: Mapping[str, Any],
     jobs = expand_jobs(fileset, events_per_job)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(_job_table_doc(settings, stamp, fileset, jobs)))
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(_job_table_doc(settings, stamp, fileset,
+                                                         jobs)))
     except OSError as exc:  # a read-only results directory: work without it
         log.warning("cannot cache the job table in %s (%s)", path, exc)
     return fileset, jobs

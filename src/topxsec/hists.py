@@ -31,23 +31,21 @@ these integers and rounds once, so a sum does not depend on how the events
 were split into files or chunks nor on the order they are merged in;
 ``sumw`` and ``sumw2`` are then the correctly rounded exact sums.
 
-Outputs are written atomically (:func:`atomic_output`, :func:`write_text_atomic`):
-under a temporary name beside the target, renamed when complete, so a job
-that fails mid-write leaves no file that looks complete.
+Outputs are written atomically (:func:`topxsec.outputs.atomic_output`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from topxsec.outputs import atomic_output
 
 FILE_HISTOGRAMS_FORMAT = "topxsec-file-histograms/1"
 
@@ -55,36 +53,6 @@ FILE_HISTOGRAMS_FORMAT = "topxsec-file-histograms/1"
 #: histogram kernel's ``EXACT_FRACTION_BITS``), digits of EXACT_LIMB_BITS bits.
 EXACT_FRACTION_BITS = 96
 EXACT_LIMB_BITS = 32
-
-
-@contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """Give a temporary path beside ``path``; rename it to ``path`` when done.
-
-    Write the output to the yielded path. When the ``with`` block ends
-    normally the file replaces ``path`` in one rename (same directory, so the
-    same filesystem); when it raises, the temporary file is removed and
-    ``path`` is left as it was.
-
-    Args:
-        path: The output file.
-
-    Yields:
-        The temporary path (hidden: ``.<name>.tmp<pid>``).
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_output`)."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(text)
 
 
 def exact_from_digits(digits: np.ndarray) -> list[int]:

@@ -95,6 +95,6 @@ def write_json(path: str | Path, doc: Any) -> None:
     """Write a JSON document atomically (temporary name, then rename)."""
     import json
 
-    from topxsec.hists import write_text_atomic
+    from topxsec.outputs import write_text_atomic
 
     write_text_atomic(path, json.dumps(doc, indent=1, sort_keys=True))

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from topxsec import spec
-from topxsec.hists import FileHistograms, Histogram, atomic_output
+from topxsec.hists import FileHistograms, Histogram
+from topxsec.outputs import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def write_histograms(histograms: Mapping[str, Histogram], root_path: str | Path,
     """Write histograms as TH1D (with sums of squared weights) and as JSON.
 
     Each file is written under a temporary name and renamed when complete
-    (:func:`topxsec.hists.atomic_output`).
+    (:func:`topxsec.outputs.atomic_output`).
 
     Args:
         histograms: Name -> histogram.

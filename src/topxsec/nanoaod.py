@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from topxsec import errors, spec
+from topxsec.outputs import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -616,7 +617,6 @@ def write_events(path: str | Path, columns: Mapping[str, Any],
     import uproot
 
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     data = _group_collections(columns)
     types = {name: (arr.type.content if hasattr(arr, "type") else arr.dtype)
              for name, arr in data.items()}
@@ -632,15 +632,11 @@ def write_events(path: str | Path, columns: Mapping[str, Any],
         # libdeflate: 2-3 times zlib's speed, smaller output, same format
         compression.library = "deflate"
 
-    try:
-        with uproot.recreate(tmp, compression=compression) as f:
-            # room for every basket up front: growing it rewrites the metadata
-            tree = f.mktree(tree_name, types, initial_basket_capacity=len(starts) + 2)
-            for start in starts:
-                tree.extend({name: array[start:start + step]
-                             for name, array in data.items()})
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with (atomic_output(path) as tmp,
+          uproot.recreate(tmp, compression=compression) as f):
+        # room for every basket up front: growing it rewrites the metadata
+        tree = f.mktree(tree_name, types, initial_basket_capacity=len(starts) + 2)
+        for start in starts:
+            tree.extend({name: array[start:start + step]
+                         for name, array in data.items()})
     log.debug("wrote %s (%d branches)", path, len(columns))

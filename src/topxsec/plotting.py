@@ -22,7 +22,6 @@ which adds the underflow to the first and the overflow to the last bin.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,6 +39,7 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from topxsec import spec
 from topxsec.errors import ConfigError
 from topxsec.hists import Histogram
+from topxsec.outputs import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -713,12 +713,8 @@ def _save(fig: Figure, path: str | Path, what: str) -> Path:
     """Write ``fig`` to ``path`` as a PNG (via a temporary name) and log it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_output(path) as temporary:
         fig.savefig(temporary, format="png", dpi=100)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     fig.clear()
     logger.info("wrote %s to %s", what, path)
     return path

@@ -8,7 +8,7 @@ from topxsec.jobenv import setup_job, write_json
 setup_job(snakemake)  # noqa: F821 - the object Snakemake injects
 
 from topxsec import tables  # noqa: E402
-from topxsec.hists import write_text_atomic  # noqa: E402
+from topxsec.outputs import write_text_atomic  # noqa: E402
 
 smk = snakemake  # noqa: F821
 skims = []

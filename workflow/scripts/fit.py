@@ -9,7 +9,7 @@ setup_job(snakemake)  # noqa: F821 - the object Snakemake injects
 
 from topxsec import tables  # noqa: E402
 from topxsec.fit import fit_workspace  # noqa: E402
-from topxsec.hists import write_text_atomic  # noqa: E402
+from topxsec.outputs import write_text_atomic  # noqa: E402
 
 smk = snakemake  # noqa: F821
 result = fit_workspace(json.loads(Path(smk.input[0]).read_text())).to_dict()

@@ -9,7 +9,7 @@ from topxsec.jobenv import setup_job, write_json
 setup_job(snakemake)  # noqa: F821 - the object Snakemake injects
 
 from topxsec import inference  # noqa: E402
-from topxsec.hists import write_text_atomic  # noqa: E402
+from topxsec.outputs import write_text_atomic  # noqa: E402
 from topxsec.plotting_inference import plot_ranking  # noqa: E402
 
 log = logging.getLogger("topxsec.ranking")

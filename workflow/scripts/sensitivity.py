@@ -8,7 +8,7 @@ from topxsec.jobenv import setup_job, write_json
 setup_job(snakemake)  # noqa: F821 - the object Snakemake injects
 
 from topxsec.fit import FitResult  # noqa: E402
-from topxsec.hists import write_text_atomic  # noqa: E402
+from topxsec.outputs import write_text_atomic  # noqa: E402
 from topxsec.inference import sensitivity, sensitivity_html  # noqa: E402
 from topxsec.workspace import load_model  # noqa: E402
 
