@@ -240,6 +240,16 @@ def test_model_change_reruns_statistics_only(demo_run: Path) -> None:
     assert {"workspace", "fit", "plot_fit"} | inference <= set(jobs)
 
 
+def planned_after_edit(demo_run: Path, source: Path) -> dict[str, int]:
+    """The jobs a dry run of ``demo_run`` plans with ``source`` edited (restored)."""
+    original = source.read_text()
+    try:
+        source.write_text(original + "\n# an edit of the code\n")
+        return planned(demo_run, "--configfile", str(demo_run / "config.yaml"))
+    finally:
+        source.write_text(original)
+
+
 @pytest.mark.parametrize(
     ("kernel", "reruns", "keeps"),
     [
@@ -250,13 +260,7 @@ def test_model_change_reruns_statistics_only(demo_run: Path) -> None:
 def test_kernel_change_reruns_its_users(demo_run: Path, package_copy: Path,
                                         kernel: str, reruns: set[str],
                                         keeps: set[str]) -> None:
-    source = package_copy / "kernels" / f"{kernel}.py"
-    original = source.read_text()
-    try:
-        source.write_text(original + "\n# an edit of the kernel's code\n")
-        jobs = planned(demo_run, "--configfile", str(demo_run / "config.yaml"))
-    finally:
-        source.write_text(original)
+    jobs = planned_after_edit(demo_run, package_copy / "kernels" / f"{kernel}.py")
     assert jobs.get("compile_kernels") == 1
     assert reruns <= set(jobs)
     assert not keeps & set(jobs)
@@ -274,13 +278,7 @@ def test_kernel_change_reruns_its_users(demo_run: Path, package_copy: Path,
 def test_package_change_reruns_its_users(demo_run: Path, package_copy: Path,
                                          module: str, reruns: set[str],
                                          keeps: set[str]) -> None:
-    source = package_copy / f"{module}.py"
-    original = source.read_text()
-    try:
-        source.write_text(original + "\n# an edit of the analysis code\n")
-        jobs = planned(demo_run, "--configfile", str(demo_run / "config.yaml"))
-    finally:
-        source.write_text(original)
+    jobs = planned_after_edit(demo_run, package_copy / f"{module}.py")
     assert reruns <= set(jobs)
     assert not keeps & set(jobs)
 
