@@ -210,21 +210,15 @@ def check_model_sets(config: Mapping[str, Any], repo_dir: str | Path,
 
     if available is None:
         return
-    have = set(available)
-    missing = {key: users for key, users in _needed_sets(model).items()
-               if key not in have}
+    missing = _missing(model, set(available))
     if missing:
-        source = config["fileset"]["source"]
-        names = ", ".join(spec.FileSetKey(*key).name for key in missing)
-        uses = "; ".join(
-            f"{spec.FileSetKey(*key).name} by {', '.join(dict.fromkeys(u))}"
-            for key, u in missing.items())
+        names, uses = _describe(missing)
         raise ConfigError(
             "fileset.source",
-            f"the file set {source} has no files for {names}, which the "
-            f"statistical model needs (used: {uses}); add them to the file set, "
-            f"run the target `histograms` only, or take what uses them out of "
-            f"the model file {path}")
+            f"the file set {config['fileset']['source']} has no files for "
+            f"{names}, which the statistical model needs (used: {uses}); add "
+            "them to the file set, run the target `histograms` only, or take "
+            f"what uses them out of the model file {path}")
 
 
 def model_path(config: Mapping[str, Any], repo_dir: str | Path) -> Path:
@@ -323,18 +317,30 @@ def _missing_model_sets(config: Mapping[str, Any], model: Mapping[str, Any],
 
     run = {key for key in _set_keys() if key[0] in sets
            or spec.FileSetKey(*key).name in sets}
-    missing = {key: users for key, users in _needed_sets(model).items()
-               if key not in run}
+    missing = _missing(model, run)
     if not missing:
         return ""
 
-    names = ", ".join(spec.FileSetKey(*key).name for key in missing)
-    uses = "; ".join(f"{spec.FileSetKey(*key).name} by {', '.join(dict.fromkeys(u))}"
-                     for key, u in missing.items())
+    names, uses = _describe(missing)
     return (f"the statistical model needs the file sets {names}, which "
             f"fileset.sets does not run (used: {uses}); add them to fileset.sets "
             "(or set it to null for all sets), or take what uses them out of "
             f"the model file {path}")
+
+
+def _missing(model: Mapping[str, Any], have: set[tuple[str, str]]
+             ) -> dict[tuple[str, str], list[str]]:
+    """The file sets the model needs that are not in ``have`` -> what uses each."""
+    return {key: users for key, users in _needed_sets(model).items()
+            if key not in have}
+
+
+def _describe(missing: Mapping[tuple[str, str], list[str]]) -> tuple[str, str]:
+    """The names of missing sets, and what uses each, for a message."""
+    names = ", ".join(spec.FileSetKey(*key).name for key in missing)
+    uses = "; ".join(f"{spec.FileSetKey(*key).name} by {', '.join(dict.fromkeys(u))}"
+                     for key, u in missing.items())
+    return names, uses
 
 
 def _set_keys() -> list[tuple[str, str]]:
