@@ -1,6 +1,7 @@
 # Shared by every stage: the file set, the job table, paths, wildcard
 # constraints, resources. Kept light: every batch job parses it again.
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -149,40 +150,43 @@ RULE_CODE = {
     "validate_histograms": ("validation", "merge", "hists", "tables", "fileset"),
 }
 
-_code_versions: dict[str, str] = {}
-
-
+@functools.cache
 def code_version(rule: str) -> str:
     """16 hex digits of a hash of the modules in ``RULE_CODE[rule]``."""
-    if rule not in _code_versions:
-        package = Path(topxsec.__file__).parent
-        digest = hashlib.sha256()
-        for name in RULE_CODE[rule]:
-            digest.update(name.encode())
-            digest.update((package / f"{name}.py").read_bytes())
-        _code_versions[rule] = digest.hexdigest()[:16]
-    return _code_versions[rule]
+    package = Path(topxsec.__file__).parent
+    digest = hashlib.sha256()
+    for name in RULE_CODE[rule]:
+        digest.update(name.encode())
+        digest.update((package / f"{name}.py").read_bytes())
+    return digest.hexdigest()[:16]
 
 
-def kernel_sources(wildcards) -> list[str]:
+def kernel_sources(kernel: str) -> list[Path]:
     """The package files whose code a compiled kernel depends on."""
     package = Path(topxsec.__file__).parent
     names = ["numba_options.py", "kernels/__init__.py", "kernels/common.py",
-             f"kernels/{wildcards.kernel}.py"]
-    return [str(package / name) for name in names]
+             f"kernels/{kernel}.py"]
+    return [package / name for name in names]
 
 
 def kernel_version(wildcards) -> str:
     """16 hex digits of a hash of a kernel's sources and numba's version.
 
     A param of the compile rule rather than inputs: the content counts, not
-    where the package is installed or when its files were touched.
+    where the package is installed or when its files were touched. (Like
+    ``topxsec.numba_options.kernel_fingerprint``, which names the cache, but
+    without importing numba, which every job's parse of this file would pay.)
     """
+    return _kernel_version(wildcards.kernel)
+
+
+@functools.cache
+def _kernel_version(kernel: str) -> str:
     from importlib.metadata import version
 
     digest = hashlib.sha256(version("numba").encode())
     package = Path(topxsec.__file__).parent
-    for path in map(Path, kernel_sources(wildcards)):
+    for path in kernel_sources(kernel):
         digest.update(str(path.relative_to(package)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
