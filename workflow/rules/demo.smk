@@ -1,10 +1,11 @@
 # Stage 1: deterministic demo files in NanoAOD layout (fileset.source: demo).
 
 
-if config["fileset"]["source"] == "demo":
+# Before any job, in the process that plans the run (as the other config
+# checks): a selection the generator filter cannot serve.
+if config["fileset"]["source"] == "demo" and workflow.is_main_process:
     from topxsec import demo as demo_generator
 
-    # Before any job: a selection the generator filter cannot serve.
     _demo_sets = {spec.FileSetKey(*key).name for key in FILESET.events_per_set()}
     demo_generator.check_filter_cuts(
         topxsec_config.cuts(config),
